@@ -1,0 +1,365 @@
+//! Control groups for sandboxes, on cgroup v2 (unified) or v1 (one hierarchy
+//! per controller). Every sandbox gets one group (one directory per v1
+//! hierarchy) under `<parent>/<instance>`, where the limits are set and from
+//! which its processes are counted and killed.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use superserver_wire::EffectiveLimits;
+
+use crate::sys;
+
+/// v1 controllers a sandbox joins; `memory` and `pids` are required.
+const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "cpuacct", "freezer"];
+const CPU_PERIOD_US: u64 = 100_000;
+
+#[derive(Debug, Clone)]
+enum Layout {
+    /// One unified hierarchy mounted at this path.
+    V2 { mount: PathBuf },
+    /// Controller name → mount point of its hierarchy.
+    V1 { mounts: Vec<(&'static str, PathBuf)> },
+}
+
+/// The cgroup tree of one SuperServer instance.
+#[derive(Debug, Clone)]
+pub struct Cgroups {
+    layout: Layout,
+    /// Path of the instance's parent group, relative to each hierarchy root.
+    parent: PathBuf,
+}
+
+/// One sandbox's group.
+#[derive(Debug, Clone)]
+pub struct SandboxCgroup {
+    /// The group's directory in each hierarchy (one for v2).
+    dirs: Vec<PathBuf>,
+    /// v1: controller name → the group's directory in that controller's hierarchy.
+    by_controller: Vec<(&'static str, PathBuf)>,
+    v2: bool,
+}
+
+impl Cgroups {
+    /// Finds the cgroup hierarchies from `/proc/self/mountinfo` and creates
+    /// the parent group `parent` (e.g. `superserver/<instance>`) in each.
+    pub fn detect(parent: &Path) -> io::Result<Self> {
+        let info = fs::read_to_string("/proc/self/mountinfo")?;
+        let mut v2 = None;
+        let mut v1: Vec<(&'static str, PathBuf)> = Vec::new();
+        for line in info.lines() {
+            let Some((left, right)) = line.split_once(" - ") else { continue };
+            let mount_point = left.split(' ').nth(4).map(unescape_mount_path);
+            let mut rf = right.split(' ');
+            let (Some(fstype), _, Some(opts)) = (rf.next(), rf.next(), rf.next()) else { continue };
+            let Some(mount_point) = mount_point else { continue };
+            match fstype {
+                "cgroup2" => v2 = Some(mount_point),
+                "cgroup" => {
+                    for c in V1_CONTROLLERS {
+                        if opts.split(',').any(|o| o == *c) && !v1.iter().any(|(n, _)| n == c) {
+                            v1.push((c, mount_point.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let has = |c: &str| v1.iter().any(|(n, _)| *n == c);
+        let layout = match v2 {
+            Some(mount) if v2_has_controllers(&mount) => Layout::V2 { mount },
+            _ if has("memory") && has("pids") => Layout::V1 { mounts: v1 },
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "no usable cgroup hierarchy: need cgroup v2 with the memory, pids and cpu \
+                     controllers, or cgroup v1 memory and pids hierarchies",
+                ))
+            }
+        };
+        let cg = Self { layout, parent: parent.to_path_buf() };
+        cg.create_parent()?;
+        Ok(cg)
+    }
+
+    /// `"v2"` or `"v1"`.
+    pub fn version(&self) -> &'static str {
+        match self.layout {
+            Layout::V2 { .. } => "v2",
+            Layout::V1 { .. } => "v1",
+        }
+    }
+
+    fn parent_dirs(&self) -> Vec<PathBuf> {
+        match &self.layout {
+            Layout::V2 { mount } => vec![mount.join(&self.parent)],
+            Layout::V1 { mounts } => {
+                let mut dirs: Vec<PathBuf> = Vec::new();
+                for (_, m) in mounts {
+                    let d = m.join(&self.parent);
+                    if !dirs.contains(&d) {
+                        dirs.push(d);
+                    }
+                }
+                dirs
+            }
+        }
+    }
+
+    fn create_parent(&self) -> io::Result<()> {
+        match &self.layout {
+            Layout::V2 { mount } => {
+                // Enable the controllers on every level from the root down.
+                let mut dir = mount.clone();
+                enable_v2_controllers(&dir)?;
+                for part in self.parent.components() {
+                    dir.push(part);
+                    mkdir_exist_ok(&dir)?;
+                    enable_v2_controllers(&dir)?;
+                }
+            }
+            Layout::V1 { .. } => {
+                for dir in self.parent_dirs() {
+                    fs::create_dir_all(&dir)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the group `name` with `limits` applied.
+    pub fn create(&self, name: &str, limits: &EffectiveLimits) -> io::Result<SandboxCgroup> {
+        let group = self.open(name);
+        for dir in &group.dirs {
+            mkdir_exist_ok(dir)?;
+        }
+        if let Err(e) = group.apply_limits(limits) {
+            let _ = group.remove();
+            return Err(e);
+        }
+        Ok(group)
+    }
+
+    /// The group `name`, whether or not it exists.
+    pub fn open(&self, name: &str) -> SandboxCgroup {
+        let by_controller = match &self.layout {
+            Layout::V2 { .. } => Vec::new(),
+            Layout::V1 { mounts } => mounts.iter().map(|(c, m)| (*c, m.join(&self.parent).join(name))).collect(),
+        };
+        SandboxCgroup {
+            dirs: self.parent_dirs().into_iter().map(|d| d.join(name)).collect(),
+            by_controller,
+            v2: matches!(self.layout, Layout::V2 { .. }),
+        }
+    }
+
+    /// Names of the groups under this instance's parent (sandboxes of this
+    /// or a previous run of the server).
+    pub fn list(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for dir in self.parent_dirs() {
+            let Ok(rd) = fs::read_dir(&dir) else { continue };
+            for e in rd.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+        names
+    }
+}
+
+impl SandboxCgroup {
+    fn file(&self, controller_hint: &str, name: &str) -> Option<PathBuf> {
+        if self.v2 {
+            return self.dirs.first().map(|d| d.join(name));
+        }
+        // v1: the file lives in the hierarchy that carries the controller.
+        self.by_controller.iter().find(|(c, _)| *c == controller_hint).map(|(_, d)| d.join(name))
+    }
+
+    fn write(&self, controller: &str, name: &str, value: &str) -> io::Result<()> {
+        match self.file(controller, name) {
+            Some(p) => fs::write(&p, value)
+                .map_err(|e| io::Error::new(e.kind(), format!("write {}: {e}", p.display()))),
+            None => Ok(()),
+        }
+    }
+
+    fn read(&self, controller: &str, name: &str) -> Option<String> {
+        self.file(controller, name).and_then(|p| fs::read_to_string(p).ok())
+    }
+
+    fn apply_limits(&self, l: &EffectiveLimits) -> io::Result<()> {
+        let mem = (l.memory_mb * 1024 * 1024).to_string();
+        let quota = u64::from(l.cpu_percent) * CPU_PERIOD_US / 100;
+        if self.v2 {
+            self.write("", "memory.max", &mem)?;
+            self.write("", "memory.swap.max", "0").or_else(ignore_missing)?;
+            self.write("", "pids.max", &l.pids.to_string())?;
+            self.write("", "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
+        } else {
+            self.write("memory", "memory.limit_in_bytes", &mem)?;
+            // Swap included in the limit where the kernel accounts it.
+            self.write("memory", "memory.memsw.limit_in_bytes", &mem).or_else(ignore_missing)?;
+            self.write("pids", "pids.max", &l.pids.to_string())?;
+            self.write("cpu", "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
+            self.write("cpu", "cpu.cfs_quota_us", &quota.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Files a process id is written to so that it joins the group.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    /// Number of OOM kills in the group so far.
+    pub fn oom_kills(&self) -> u64 {
+        let (ctl, file, key) = if self.v2 {
+            ("", "memory.events", "oom_kill ")
+        } else {
+            ("memory", "memory.oom_control", "oom_kill ")
+        };
+        self.read(ctl, file)
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok())))
+            .unwrap_or(0)
+    }
+
+    /// Peak memory use of the group in bytes.
+    pub fn peak_memory(&self) -> u64 {
+        let (ctl, file) = if self.v2 { ("", "memory.peak") } else { ("memory", "memory.max_usage_in_bytes") };
+        self.read(ctl, file).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    }
+
+    /// Current memory use of the group in bytes.
+    pub fn memory_current(&self) -> u64 {
+        let (ctl, file) = if self.v2 { ("", "memory.current") } else { ("memory", "memory.usage_in_bytes") };
+        self.read(ctl, file).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    }
+
+    /// Every process id in the group, across hierarchies.
+    pub fn pids(&self) -> Vec<libc::pid_t> {
+        let mut pids = Vec::new();
+        for f in self.procs_files() {
+            if let Ok(s) = fs::read_to_string(f) {
+                for p in s.lines().filter_map(|l| l.trim().parse().ok()) {
+                    if !pids.contains(&p) {
+                        pids.push(p);
+                    }
+                }
+            }
+        }
+        pids
+    }
+
+    /// Kills every process in the group, including ones that left their
+    /// session or process group.
+    pub fn kill_all(&self) {
+        if self.v2 {
+            if self.write("", "cgroup.kill", "1").is_ok() {
+                return;
+            }
+        } else {
+            let _ = self.write("freezer", "freezer.state", "FROZEN");
+        }
+        for pid in self.pids() {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        if !self.v2 {
+            let _ = self.write("freezer", "freezer.state", "THAWED");
+        }
+    }
+
+    /// Kills what is left and removes the group's directories. Retries while
+    /// the kernel is still tearing processes down.
+    pub fn remove(&self) -> io::Result<()> {
+        let mut last_err = None;
+        for attempt in 0..200 {
+            last_err = None;
+            for dir in &self.dirs {
+                match fs::remove_dir(dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => last_err = Some(e),
+                }
+            }
+            if last_err.is_none() {
+                return Ok(());
+            }
+            if attempt % 10 == 0 {
+                self.kill_all();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Err(last_err.unwrap_or_else(|| io::Error::other("cgroup removal failed")))
+    }
+
+    /// Whether any of the group's directories still exists.
+    pub fn exists(&self) -> bool {
+        self.dirs.iter().any(|d| d.exists())
+    }
+}
+
+fn v2_has_controllers(mount: &Path) -> bool {
+    let Ok(s) = fs::read_to_string(mount.join("cgroup.controllers")) else { return false };
+    let have: Vec<&str> = s.split_whitespace().collect();
+    ["memory", "pids", "cpu"].iter().all(|c| have.contains(c))
+}
+
+fn enable_v2_controllers(dir: &Path) -> io::Result<()> {
+    fs::write(dir.join("cgroup.subtree_control"), "+memory +pids +cpu")
+        .map_err(|e| io::Error::new(e.kind(), format!("enable controllers in {}: {e}", dir.display())))
+}
+
+fn mkdir_exist_ok(dir: &Path) -> io::Result<()> {
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            Err(io::Error::new(e.kind(), format!("create cgroup {}: {e}", dir.display())))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn ignore_missing(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::EACCES) {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// Undoes the octal escapes (`\040` for space …) of paths in mountinfo.
+fn unescape_mount_path(s: &str) -> PathBuf {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_paths_are_unescaped() {
+        assert_eq!(unescape_mount_path("/a\\040b"), PathBuf::from("/a b"));
+        assert_eq!(unescape_mount_path("/plain"), PathBuf::from("/plain"));
+    }
+}

@@ -1,0 +1,173 @@
+//! Starting one command inside the sandbox, confined.
+//!
+//! The init forks; the child drops every privilege in the order the kernel
+//! requires (bounding set while still privileged → user switch → remaining
+//! capabilities → no_new_privs → landlock → seccomp) and execs. A failure
+//! before exec is written to the command's stderr and reported with exit 126
+//! (or 127 when the executable does not exist).
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::proto::{ExecSpec, ExitReport};
+use crate::spec::SANDBOX_UID;
+use crate::sys::{self, Forked, SockFilter};
+
+use super::confine::Confinement;
+
+/// Default search path when the command's environment has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A started command the init is watching.
+pub struct Running {
+    pub id: u32,
+    pub pid: libc::pid_t,
+    pub started: Instant,
+    pub deadline: Option<Instant>,
+    pub stdin: Option<OwnedFd>,
+    pub stdin_data: Vec<u8>,
+    pub stdin_pos: usize,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    pub max_output: u64,
+    pub report: ExitReport,
+    /// Set once the main process was reaped.
+    pub exited_at: Option<Instant>,
+}
+
+/// Outcome of trying to start a command.
+pub enum Started {
+    Running(Box<Running>),
+    /// The command could not start; its report is final.
+    Failed(ExitReport),
+}
+
+fn failed(id: u32, code: i32, message: String) -> Started {
+    Started::Failed(ExitReport { id, code: Some(code), error: Some(message), ..Default::default() })
+}
+
+/// Finds the executable for `argv0` the way `execvp` would.
+fn resolve(argv0: &str, env: &[(String, String)], cwd: &Path) -> Result<PathBuf, (i32, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let check = |p: &Path| -> Result<(), (i32, String)> {
+        match std::fs::metadata(p) {
+            Err(_) => Err((127, format!("executable not found: {argv0}"))),
+            Ok(m) if m.is_dir() => Err((126, format!("{argv0}: is a directory"))),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => Err((126, format!("{argv0}: permission denied"))),
+            Ok(_) => Ok(()),
+        }
+    };
+    if argv0.contains('/') {
+        let p = if argv0.starts_with('/') { PathBuf::from(argv0) } else { cwd.join(argv0) };
+        check(&p)?;
+        return Ok(p);
+    }
+    let path = env.iter().rev().find(|(k, _)| k == "PATH").map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    let mut last = Err((127, format!("executable not found: {argv0} (searched PATH={path})")));
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let p = Path::new(dir).join(argv0);
+        match check(&p) {
+            Ok(()) => return Ok(p),
+            Err((126, m)) => last = Err((126, m)),
+            Err(_) => {}
+        }
+    }
+    last
+}
+
+/// Starts `spec` with `stdin` as its input.
+pub fn start(spec: &ExecSpec, stdin: Vec<u8>, seccomp: &[SockFilter], confine: &Confinement) -> Started {
+    let id = spec.id;
+    if spec.argv.is_empty() {
+        return failed(id, 127, "empty command".into());
+    }
+    let cwd = PathBuf::from(&spec.cwd);
+    let program = match resolve(&spec.argv[0], &spec.env, &cwd) {
+        Ok(p) => p,
+        Err((code, msg)) => return failed(id, code, msg),
+    };
+    let to_c = |s: &str| CString::new(s).map_err(|_| format!("argument contains a NUL byte: {s:?}"));
+    let prepared = (|| -> Result<_, String> {
+        let path = sys::cpath(&program).map_err(|e| e.to_string())?;
+        let argv = spec.argv.iter().map(|a| to_c(a)).collect::<Result<Vec<_>, _>>()?;
+        let envp = spec.env.iter().map(|(k, v)| to_c(&format!("{k}={v}"))).collect::<Result<Vec<_>, _>>()?;
+        Ok((path, argv, envp))
+    })();
+    let (path, argv, envp) = match prepared {
+        Ok(p) => p,
+        Err(msg) => return failed(id, 126, msg),
+    };
+    let pipes = (|| Ok::<_, std::io::Error>((sys::pipe()?, sys::pipe()?, sys::pipe()?)))();
+    let ((in_r, in_w), (out_r, out_w), (err_r, err_w)) = match pipes {
+        Ok(p) => p,
+        Err(e) => return failed(id, 126, format!("cannot create pipes: {e}")),
+    };
+    match sys::fork() {
+        Err(e) => failed(id, 126, format!("cannot fork: {e}")),
+        Ok(Forked::Child) => {
+            let _ = sys::dup_onto(in_r.as_fd(), 0);
+            let _ = sys::dup_onto(out_w.as_fd(), 1);
+            let _ = sys::dup_onto(err_w.as_fd(), 2);
+            let err = child(spec, &cwd, seccomp, confine, &path, &argv, &envp);
+            let _ = writeln!(std::io::stderr(), "superserver: cannot run {}: {err}", spec.argv[0]);
+            sys::exit_now(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 })
+        }
+        Ok(Forked::Parent(pid)) => {
+            drop((in_r, out_w, err_w));
+            for fd in [&in_w, &out_r, &err_r] {
+                let _ = sys::set_nonblocking(fd.as_fd(), true);
+            }
+            let stdin_fd = if stdin.is_empty() { None } else { Some(in_w) };
+            let now = Instant::now();
+            Started::Running(Box::new(Running {
+                id,
+                pid,
+                started: now,
+                deadline: spec.timeout_ms.map(|ms| now + std::time::Duration::from_millis(ms)),
+                stdin: stdin_fd,
+                stdin_data: stdin,
+                stdin_pos: 0,
+                stdout: Some(out_r),
+                stderr: Some(err_r),
+                max_output: spec.max_output,
+                report: ExitReport { id, ..Default::default() },
+                exited_at: None,
+            }))
+        }
+    }
+}
+
+/// The forked child: confine, then exec. Returns only on failure.
+fn child(
+    spec: &ExecSpec,
+    cwd: &Path,
+    seccomp: &[SockFilter],
+    confine: &Confinement,
+    path: &CString,
+    argv: &[CString],
+    envp: &[CString],
+) -> std::io::Error {
+    let step = |what: &str, r: std::io::Result<()>| r.map_err(|e| std::io::Error::new(e.kind(), format!("{what}: {e}")));
+    let result = (|| -> std::io::Result<()> {
+        sys::reset_signals();
+        step("setsid", sys::setsid())?;
+        sys::close_fds_from(3, &[]);
+        // The init is shielded from the OOM killer; its commands are not.
+        step("oom_score_adj", std::fs::write("/proc/self/oom_score_adj", "0"))?;
+        step("chdir", std::env::set_current_dir(cwd))?;
+        step("rlimit core", sys::set_rlimit(libc::RLIMIT_CORE, 0))?;
+        step("rlimit nofile", sys::set_rlimit(libc::RLIMIT_NOFILE, 65_536))?;
+        step("drop privileges", sys::become_unprivileged(spec.root, SANDBOX_UID))?;
+        step("no_new_privs", sys::set_no_new_privs())?;
+        step("landlock", confine.apply())?;
+        step("seccomp", sys::install_seccomp(seccomp))?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        return e;
+    }
+    sys::execve(path, argv, envp)
+}

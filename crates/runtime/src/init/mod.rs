@@ -1,0 +1,322 @@
+//! The sandbox's init: PID 1 of the sandbox's namespaces.
+//!
+//! Forked from the zygote with fresh namespaces, it builds the root
+//! filesystem, reports ready, then serves the control socket: starts
+//! commands, forwards their output, reaps every process (orphans included),
+//! enforces timeouts and output caps, and answers file requests. When the
+//! control socket closes it kills everything and exits; the kernel then
+//! tears the namespaces down.
+
+mod confine;
+mod exec;
+mod files;
+mod rootfs;
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use crate::proto::{self, FrameBuf, FromInit, ToInit};
+use crate::seccomp;
+use crate::spec::SetupSpec;
+use crate::sys::{self, SockFilter};
+
+pub use confine::Confinement;
+use exec::{Running, Started};
+
+/// How long output pipes are drained after a command's main process exited
+/// (background children that keep the pipes open are not waited for).
+const DRAIN_GRACE: Duration = Duration::from_millis(50);
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Entry point of the init, in the child of the zygote's clone. `sync` is
+/// readable once the zygote wrote the id maps and cgroup membership.
+pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
+    let mut byte = [0u8; 1];
+    if File::from(sync).read(&mut byte).ok() != Some(1) {
+        sys::exit_now(1);
+    }
+    let _ = sys::set_parent_death_signal(libc::SIGKILL);
+    sys::close_fds_from(3, &[ctrl.as_raw_fd()]);
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        for fd in 0..3 {
+            let _ = sys::dup_onto(null.as_fd(), fd);
+        }
+    }
+    let mut ctrl = File::from(ctrl);
+    if let Err(e) = rootfs::setup(&spec) {
+        let _ = ctrl.write_all(&proto::encode(&FromInit::SetupFailed { message: e.to_string() }, b""));
+        sys::exit_now(1);
+    }
+    let confine = Confinement::for_image(&spec.image);
+    let _ = sys::set_dumpable(false);
+    sys::ignore_sigpipe();
+    let sigchld = match sys::sigchld_fd() {
+        Ok(fd) => fd,
+        Err(e) => {
+            let msg = FromInit::SetupFailed { message: format!("signalfd: {e}") };
+            let _ = ctrl.write_all(&proto::encode(&msg, b""));
+            sys::exit_now(1);
+        }
+    };
+    let ready = FromInit::Ready { landlock: confine.describe() };
+    if ctrl.write_all(&proto::encode(&ready, b"")).is_err() {
+        sys::exit_now(1);
+    }
+    let _ = sys::set_nonblocking(ctrl.as_fd(), true);
+    let mut init = Init {
+        ctrl,
+        inbuf: FrameBuf::default(),
+        running: Vec::new(),
+        sigchld,
+        seccomp: seccomp::sandbox_filter(),
+        confine,
+    };
+    init.serve();
+    // The server is gone: nothing in this sandbox may outlive it.
+    let _ = sys::kill(-1, libc::SIGKILL);
+    sys::exit_now(0)
+}
+
+struct Init {
+    ctrl: File,
+    inbuf: FrameBuf,
+    running: Vec<Box<Running>>,
+    sigchld: OwnedFd,
+    seccomp: Vec<SockFilter>,
+    confine: Confinement,
+}
+
+impl Init {
+    /// The main loop; returns when the control socket closes.
+    fn serve(&mut self) {
+        loop {
+            let mut fds = vec![
+                sys::poll_entry(self.ctrl.as_raw_fd(), sys::POLLIN),
+                sys::poll_entry(self.sigchld.as_raw_fd(), sys::POLLIN),
+            ];
+            for r in &self.running {
+                for fd in [&r.stdout, &r.stderr].into_iter().flatten() {
+                    fds.push(sys::poll_entry(fd.as_raw_fd(), sys::POLLIN));
+                }
+                if let Some(fd) = &r.stdin {
+                    fds.push(sys::poll_entry(fd.as_raw_fd(), sys::POLLOUT));
+                }
+            }
+            let timeout = self.next_wakeup().map_or(-1, |d| d.as_millis().min(60_000) as i32 + 1);
+            if sys::poll(&mut fds, timeout).is_err() {
+                continue;
+            }
+            if fds[0].revents != 0 && !self.read_ctrl() {
+                return;
+            }
+            if fds[1].revents != 0 {
+                sys::drain_signalfd(&self.sigchld);
+                self.reap();
+            }
+            self.pump_io();
+            self.enforce_deadlines();
+            if !self.finish_done() {
+                return;
+            }
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.running
+            .iter()
+            .filter_map(|r| match r.exited_at {
+                Some(t) => Some(t + DRAIN_GRACE),
+                None => r.deadline,
+            })
+            .min()
+            .map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Reads and handles control frames; false when the socket closed.
+    fn read_ctrl(&mut self) -> bool {
+        let mut buf = [0u8; READ_CHUNK];
+        loop {
+            match self.ctrl.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => self.inbuf.extend(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+        loop {
+            match self.inbuf.next_frame::<ToInit>() {
+                Ok(Some((msg, data))) => {
+                    if !self.handle(msg, data) {
+                        return false;
+                    }
+                }
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: ToInit, data: Vec<u8>) -> bool {
+        match msg {
+            ToInit::Exec(spec) => match exec::start(&spec, data, &self.seccomp, &self.confine) {
+                Started::Running(r) => {
+                    self.running.push(r);
+                    true
+                }
+                Started::Failed(report) => self.send(&FromInit::Exited(report), b""),
+            },
+            ToInit::Kill { id } => {
+                if let Some(r) = self.running.iter_mut().find(|r| r.id == id) {
+                    let _ = sys::kill(-r.pid, libc::SIGKILL);
+                    let _ = sys::kill(r.pid, libc::SIGKILL);
+                }
+                true
+            }
+            ToInit::WriteFile { req, path, mode } => match files::write(&path, &data, mode) {
+                Ok(size) => self.send(&FromInit::FileWritten { req, size }, b""),
+                Err((kind, message)) => self.send(&FromInit::FileError { req, kind, message }, b""),
+            },
+            ToInit::ReadFile { req, path, max_bytes } => self.answer_read(req, path, max_bytes, false),
+            ToInit::ListDir { req, path } => self.answer_read(req, path, 0, true),
+        }
+    }
+
+    fn answer_read(&mut self, req: u32, path: String, max_bytes: u64, list_only: bool) -> bool {
+        match files::read(&path, max_bytes, list_only) {
+            Ok(files::Content::File(bytes)) => self.send(&FromInit::FileData { req }, &bytes),
+            Ok(files::Content::Dir(entries)) => self.send(&FromInit::Listing { req, path, entries }, b""),
+            Err((kind, message)) => self.send(&FromInit::FileError { req, kind, message }, b""),
+        }
+    }
+
+    /// Writes one frame, waiting while the socket is full; false if it closed.
+    fn send(&mut self, msg: &FromInit, data: &[u8]) -> bool {
+        let frame = proto::encode(msg, data);
+        let mut off = 0;
+        while off < frame.len() {
+            match self.ctrl.write(&frame[off..]) {
+                Ok(0) => return false,
+                Ok(n) => off += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let mut p = [sys::poll_entry(self.ctrl.as_raw_fd(), sys::POLLOUT)];
+                    let _ = sys::poll(&mut p, 1000);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Reaps every exited child; records the status of commands' main processes.
+    fn reap(&mut self) {
+        while let Ok(Some(reaped)) = sys::reap(-1) {
+            if let Some(r) = self.running.iter_mut().find(|r| r.pid == reaped.pid) {
+                r.report.code = reaped.code;
+                r.report.signal = reaped.signal;
+                r.report.cpu_us = reaped.cpu.as_micros() as u64;
+                r.report.max_rss_bytes = reaped.max_rss_bytes;
+                r.report.duration_us = r.started.elapsed().as_micros() as u64;
+                r.exited_at = Some(Instant::now());
+                r.stdin = None;
+            }
+        }
+    }
+
+    /// Moves bytes: stdin into commands, output out to the server.
+    fn pump_io(&mut self) {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut out: Vec<(FromInit, Vec<u8>)> = Vec::new();
+        for r in &mut self.running {
+            if let Some(fd) = &r.stdin {
+                let rest = &r.stdin_data[r.stdin_pos..];
+                match sys::write(fd.as_fd(), rest) {
+                    Ok(n) => r.stdin_pos += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => r.stdin_pos = r.stdin_data.len(),
+                }
+                if r.stdin_pos >= r.stdin_data.len() {
+                    r.stdin = None;
+                }
+            }
+            for stream in [1u8, 2] {
+                let (slot, total, truncated) = if stream == 1 {
+                    (&mut r.stdout, &mut r.report.stdout_total, &mut r.report.stdout_truncated)
+                } else {
+                    (&mut r.stderr, &mut r.report.stderr_total, &mut r.report.stderr_truncated)
+                };
+                let Some(fd) = slot.as_ref() else { continue };
+                // Bounded reads per wakeup so one flood cannot starve the rest.
+                for _ in 0..16 {
+                    let n = match sys::read(fd.as_fd(), &mut buf) {
+                        Ok(0) => {
+                            *slot = None;
+                            break;
+                        }
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => {
+                            *slot = None;
+                            break;
+                        }
+                    };
+                    let keep_room = r.max_output.saturating_sub(*total);
+                    let keep = (n as u64).min(keep_room) as usize;
+                    *total += n as u64;
+                    if keep < n {
+                        *truncated = true;
+                    }
+                    if keep > 0 {
+                        out.push((FromInit::Output { id: r.id, stream }, buf[..keep].to_vec()));
+                    }
+                }
+            }
+        }
+        for (msg, data) in out {
+            self.send(&msg, &data);
+        }
+    }
+
+    fn enforce_deadlines(&mut self) {
+        let now = Instant::now();
+        let sole = self.running.len() == 1;
+        for r in &mut self.running {
+            if r.exited_at.is_none() && r.deadline.is_some_and(|d| now >= d) && !r.report.timed_out {
+                r.report.timed_out = true;
+                let _ = sys::kill(-r.pid, libc::SIGKILL);
+                let _ = sys::kill(r.pid, libc::SIGKILL);
+                if sole {
+                    // Daemonized or setsid children are no longer in the
+                    // command's process group: with no other command running,
+                    // everything but init belongs to this one.
+                    let _ = sys::kill(-1, libc::SIGKILL);
+                }
+            }
+        }
+    }
+
+    /// Sends the result of every finished command; false if the socket closed.
+    fn finish_done(&mut self) -> bool {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.running.len() {
+            let r = &self.running[i];
+            let drained = r.stdout.is_none() && r.stderr.is_none();
+            let done = r.exited_at.is_some_and(|t| drained || now >= t + DRAIN_GRACE);
+            if done {
+                let r = self.running.swap_remove(i);
+                if !self.send(&FromInit::Exited(r.report.clone()), b"") {
+                    return false;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        true
+    }
+}

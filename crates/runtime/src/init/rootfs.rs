@@ -1,0 +1,246 @@
+//! Builds the sandbox's root filesystem inside its private mount namespace
+//! and switches into it.
+//!
+//! Layout of the `host` image: a size-limited tmpfs as `/`, holding a
+//! generated `/etc`, the writable `/workspace` and `/tmp`; the host's
+//! `/usr` (and the merged-usr symlinks or directories next to it) bound
+//! read-only; a minimal `/dev`; a fresh `/proc` with the sensitive parts
+//! masked. The tmpfs root itself is remounted read-only at the end, so only
+//! `/workspace`, `/tmp` and `/dev/shm` stay writable.
+//!
+//! A `dir:` image is an overlay of the directory (read-only lower) and an
+//! upper layer on the size-limited tmpfs: the whole root is writable and the
+//! directory itself is never modified.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::spec::{Image, SetupSpec, SANDBOX_UID};
+use crate::sys::{self, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC};
+
+/// Host directories that make up the `host` image's system view.
+const HOST_SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/// Host `/etc` entries shown read-only in the `host` image: what the dynamic
+/// loader, TLS clients, Debian's alternatives and common interpreters need.
+/// Nothing with credentials (no shadow, no ssh, no sudoers).
+const HOST_ETC: &[&str] = &[
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "localtime",
+    "timezone",
+    "os-release",
+    "debian_version",
+    "protocols",
+    "services",
+    "mime.types",
+    "magic",
+    "inputrc",
+    "python3",
+    "python3.11",
+    "perl",
+];
+
+/// `/proc` files that are replaced by an empty file, and directories
+/// replaced by an empty read-only tmpfs.
+const PROC_MASKED_FILES: &[&str] =
+    &["kcore", "sysrq-trigger", "kmsg", "keys", "timer_list", "sched_debug", "latency_stats", "kallsyms"];
+const PROC_MASKED_DIRS: &[&str] = &["acpi", "scsi", "firmware", "bus/pci"];
+/// `/proc` directories made read-only.
+const PROC_READONLY: &[&str] = &["sys", "bus", "fs", "irq"];
+
+/// Device nodes bound from the host into `/dev`.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Sets up every namespace-local resource and pivots into the new root.
+/// Runs in the sandbox's init, after the zygote wrote its id maps.
+pub fn setup(spec: &SetupSpec) -> io::Result<()> {
+    sys::unshare(libc::CLONE_NEWCGROUP).map_err(ctx("unshare cgroup namespace"))?;
+    sys::set_hostname(&spec.hostname).map_err(ctx("sethostname"))?;
+    sys::interface_up("lo").map_err(ctx("bring up lo"))?;
+
+    sys::mount(None, Path::new("/"), None, MS_REC | MS_PRIVATE, None).map_err(ctx("make / private"))?;
+    let t = &spec.root_mount;
+    let size = format!("size={}m,mode=755", spec.limits.disk_mb.max(1));
+    sys::mount(Some("tmpfs"), t, Some("tmpfs"), MS_NOSUID | MS_NODEV, Some(&size))?;
+
+    let root = match &spec.image {
+        Image::Host => {
+            host_root(t, &spec.hostname)?;
+            t.clone()
+        }
+        Image::Dir(lower) => overlay_root(t, lower)?,
+    };
+    for dir in ["workspace", "tmp", "proc", "dev"] {
+        mkdir(&root.join(dir), 0o755)?;
+    }
+    let workspace = root.join("workspace");
+    std::os::unix::fs::chown(&workspace, Some(SANDBOX_UID), Some(SANDBOX_UID))?;
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777))?;
+    dev(&root.join("dev"), spec.limits.disk_mb)?;
+    proc(&root.join("proc"))?;
+
+    let host_image = matches!(spec.image, Image::Host);
+    if host_image {
+        // Separate mounts so they stay writable when the root turns read-only.
+        for dir in ["workspace", "tmp"] {
+            sys::bind(&root.join(dir), &root.join(dir))?;
+        }
+    }
+    std::env::set_current_dir(&root)?;
+    sys::pivot_to_cwd()?;
+    if host_image {
+        sys::remount_bind(Path::new("/"), MS_RDONLY | MS_NOSUID | MS_NODEV)
+            .map_err(ctx("remount / read-only"))?;
+    }
+    sys::remount_bind(Path::new("/dev"), MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+        .map_err(ctx("remount /dev read-only"))?;
+    Ok(())
+}
+
+fn ctx(what: &'static str) -> impl Fn(io::Error) -> io::Error {
+    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+fn mkdir(path: &Path, mode: u32) -> io::Result<()> {
+    match fs::create_dir(path) {
+        Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(mode)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io::Error::new(e.kind(), format!("mkdir {}: {e}", path.display()))),
+    }
+}
+
+/// Binds `src` read-only at `dst`, creating the mount point of the right kind.
+fn bind_ro(src: &Path, dst: &Path) -> io::Result<()> {
+    if src.is_dir() {
+        mkdir(dst, 0o755)?;
+    } else {
+        fs::write(dst, b"")?;
+    }
+    sys::bind(src, dst)?;
+    sys::remount_bind(dst, MS_RDONLY | MS_NOSUID | MS_NODEV)
+}
+
+/// Mirrors `src` at `dst`: the same symlink if it is one, else a read-only bind.
+fn mirror(src: &Path, dst: &Path) -> io::Result<()> {
+    let Ok(meta) = fs::symlink_metadata(src) else { return Ok(()) };
+    if meta.file_type().is_symlink() {
+        symlink(fs::read_link(src)?, dst)
+    } else {
+        bind_ro(src, dst)
+    }
+}
+
+fn host_root(t: &Path, hostname: &str) -> io::Result<()> {
+    for name in HOST_SYSTEM_DIRS {
+        mirror(&Path::new("/").join(name), &t.join(name))?;
+    }
+    let etc = t.join("etc");
+    mkdir(&etc, 0o755)?;
+    for name in HOST_ETC {
+        mirror(&Path::new("/etc").join(name), &etc.join(name))?;
+    }
+    let files: [(&str, String); 6] = [
+        (
+            "passwd",
+            format!(
+                "root:x:0:0:root:/root:/bin/sh\nsandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:/workspace:/bin/sh\n\
+                 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+            ),
+        ),
+        (
+            "group",
+            format!("root:x:0:\ntty:x:5:\nsandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n"),
+        ),
+        ("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{hostname}\n")),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", "# no network in this sandbox\n".to_string()),
+        ("nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n".to_string()),
+    ];
+    for (name, content) in files {
+        fs::write(etc.join(name), content)?;
+    }
+    mkdir(&t.join("root"), 0o700)?;
+    mkdir(&t.join("var"), 0o755)?;
+    symlink("/tmp", t.join("var/tmp"))?;
+    mkdir(&t.join("run"), 0o755)?;
+    Ok(())
+}
+
+fn overlay_root(t: &Path, lower: &Path) -> io::Result<PathBuf> {
+    for d in ["upper", "work", "root"] {
+        mkdir(&t.join(d), 0o755)?;
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lower.display(),
+        t.join("upper").display(),
+        t.join("work").display()
+    );
+    let root = t.join("root");
+    sys::mount(Some("overlay"), &root, Some("overlay"), MS_NOSUID | MS_NODEV, Some(&opts))
+        .map_err(ctx("overlay mount of the image"))?;
+    Ok(root)
+}
+
+fn dev(dev: &Path, disk_mb: u64) -> io::Result<()> {
+    sys::mount(Some("tmpfs"), dev, Some("tmpfs"), MS_NOSUID | MS_NOEXEC, Some("size=64k,mode=755"))?;
+    for name in DEVICES {
+        let target = dev.join(name);
+        fs::write(&target, b"")?;
+        sys::bind(&Path::new("/dev").join(name), &target).map_err(ctx("bind device"))?;
+    }
+    let pts = dev.join("pts");
+    mkdir(&pts, 0o755)?;
+    sys::mount(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MS_NOSUID | MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )
+    .map_err(ctx("mount devpts"))?;
+    symlink("pts/ptmx", dev.join("ptmx"))?;
+    let shm = dev.join("shm");
+    mkdir(&shm, 0o1777)?;
+    let shm_opts = format!("size={}m,mode=1777", (disk_mb / 4).max(1));
+    sys::mount(Some("tmpfs"), &shm, Some("tmpfs"), MS_NOSUID | MS_NODEV, Some(&shm_opts))?;
+    for (name, target) in
+        [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
+    {
+        symlink(target, dev.join(name))?;
+    }
+    Ok(())
+}
+
+fn proc(proc: &Path) -> io::Result<()> {
+    sys::mount(Some("proc"), proc, Some("proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        .map_err(ctx("mount /proc"))?;
+    for name in PROC_READONLY {
+        let p = proc.join(name);
+        if p.exists() {
+            sys::bind(&p, &p)?;
+            sys::remount_bind(&p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)?;
+        }
+    }
+    for name in PROC_MASKED_FILES {
+        let p = proc.join(name);
+        if p.exists() {
+            sys::bind(Path::new("/dev/null"), &p)?;
+        }
+    }
+    for name in PROC_MASKED_DIRS {
+        let p = proc.join(name);
+        if p.is_dir() {
+            sys::mount(Some("tmpfs"), &p, Some("tmpfs"), MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, Some("size=0"))?;
+        }
+    }
+    Ok(())
+}

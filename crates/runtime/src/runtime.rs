@@ -1,0 +1,281 @@
+//! The native Linux sandbox backend: creates and destroys sandboxes.
+
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use superserver_wire::{BackendStatus, EffectiveLimits};
+use tokio::net::UnixStream;
+
+use crate::cgroup::Cgroups;
+use crate::error::{Result, RuntimeError};
+use crate::sandbox::{Sandbox, SandboxParts};
+use crate::spec::{Image, SetupSpec, IDS_PER_SANDBOX};
+use crate::sys;
+use crate::zygote::Zygote;
+
+/// How the runtime is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Directory for the runtime's scratch files (a mount point per sandbox
+    /// lives here, used only inside each sandbox's own mount namespace).
+    pub run_dir: PathBuf,
+    /// Executable and arguments that start the zygote (this binary with its
+    /// hidden subcommand).
+    pub helper_exe: PathBuf,
+    pub helper_args: Vec<String>,
+    /// cgroup parent, relative to each hierarchy root, e.g. `superserver/<instance>`.
+    pub cgroup_parent: PathBuf,
+    /// First host uid/gid used for sandbox id maps; each sandbox gets 65536.
+    pub id_base: u32,
+    /// Most sandboxes alive at once (pool included).
+    pub max_sandboxes: usize,
+    /// Longest a sandbox may take to become ready.
+    pub setup_timeout: Duration,
+}
+
+/// Counters of the runtime, for `/v1/status` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct RuntimeStats {
+    pub created: AtomicU64,
+    pub destroyed: AtomicU64,
+    pub create_failures: AtomicU64,
+    pub live: AtomicUsize,
+    /// Sum and max of create times in microseconds.
+    pub create_us_total: AtomicU64,
+    pub create_us_max: AtomicU64,
+    pub cleanup_failures: AtomicU64,
+}
+
+struct Inner {
+    cfg: RuntimeConfig,
+    cgroups: Cgroups,
+    zygote: Zygote,
+    slots: Mutex<Slots>,
+    stats: RuntimeStats,
+    landlock: String,
+}
+
+/// Free-list of id-map slots.
+struct Slots {
+    free: Vec<u32>,
+    next: u32,
+    max: u32,
+}
+
+impl Slots {
+    fn take(&mut self) -> Option<u32> {
+        if let Some(s) = self.free.pop() {
+            return Some(s);
+        }
+        if self.next < self.max {
+            self.next += 1;
+            return Some(self.next - 1);
+        }
+        None
+    }
+}
+
+/// The sandbox runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    /// Checks the host, starts the zygote, and removes whatever a previous
+    /// run of this instance left behind. Must run as root.
+    pub fn start(cfg: RuntimeConfig) -> Result<Self> {
+        if sys::geteuid() != 0 {
+            return Err(RuntimeError::Unavailable(
+                "the native sandbox backend needs root (to map user ids and manage cgroups); \
+                 run `superserver serve` as root"
+                    .into(),
+            ));
+        }
+        std::fs::create_dir_all(cfg.run_dir.join("root"))?;
+        let cgroups = Cgroups::detect(&cfg.cgroup_parent)
+            .map_err(|e| RuntimeError::Unavailable(format!("cgroups: {e}")))?;
+        let max_slots = ((u64::from(u32::MAX) - u64::from(cfg.id_base)) / u64::from(IDS_PER_SANDBOX)) as u32;
+        let max = max_slots.min(cfg.max_sandboxes as u32);
+        let zygote = Zygote::start(&cfg.helper_exe, &cfg.helper_args)?;
+        let landlock = {
+            let abi = sys::landlock_abi();
+            if abi < 1 { "unavailable".to_string() } else { format!("abi {abi}") }
+        };
+        let rt = Self {
+            inner: Arc::new(Inner {
+                cfg,
+                cgroups,
+                zygote,
+                slots: Mutex::new(Slots { free: Vec::new(), next: 0, max }),
+                stats: RuntimeStats::default(),
+                landlock,
+            }),
+        };
+        let cleaned = rt.cleanup_leftovers();
+        if cleaned > 0 {
+            tracing::warn!(cleaned, "removed sandboxes left by a previous run");
+        }
+        Ok(rt)
+    }
+
+    /// Kills and removes every sandbox cgroup of this instance that is not
+    /// live in this process (what an unclean stop left). Returns how many.
+    pub fn cleanup_leftovers(&self) -> usize {
+        let names = self.inner.cgroups.list();
+        let mut n = 0;
+        for name in names {
+            let cg = self.inner.cgroups.open(&name);
+            cg.kill_all();
+            match cg.remove() {
+                Ok(()) => n += 1,
+                Err(e) => tracing::error!(sandbox = %name, error = %e, "cannot remove leftover cgroup"),
+            }
+        }
+        n
+    }
+
+    /// Names of this instance's sandbox cgroups that exist now.
+    pub fn cgroup_names(&self) -> Vec<String> {
+        self.inner.cgroups.list()
+    }
+
+    pub fn stats(&self) -> &RuntimeStats {
+        &self.inner.stats
+    }
+
+    /// Whether the zygote is running (the backend can create sandboxes).
+    pub fn healthy(&self) -> bool {
+        self.inner.zygote.alive()
+    }
+
+    /// What this backend enforces on this host.
+    pub fn backend_status(&self) -> BackendStatus {
+        let mut features = BTreeMap::new();
+        features.insert("cgroup".into(), self.inner.cgroups.version().into());
+        features.insert("landlock".into(), self.inner.landlock.clone());
+        features.insert("seccomp".into(), "filter (deny-list, arch-checked)".into());
+        features.insert(
+            "namespaces".into(),
+            "user, mount, pid, network, ipc, uts, cgroup".into(),
+        );
+        features.insert("network".into(), "none (loopback only)".into());
+        BackendStatus { name: "native".into(), available: self.healthy(), features }
+    }
+
+    /// Creates a sandbox with `id` (no pool involved).
+    pub async fn create(&self, id: String, image: Image, limits: EffectiveLimits) -> Result<Sandbox> {
+        let started = Instant::now();
+        let result = self.create_inner(id, image, limits).await;
+        let st = &self.inner.stats;
+        match &result {
+            Ok(_) => {
+                let us = started.elapsed().as_micros() as u64;
+                st.created.fetch_add(1, Ordering::Relaxed);
+                st.create_us_total.fetch_add(us, Ordering::Relaxed);
+                st.create_us_max.fetch_max(us, Ordering::Relaxed);
+            }
+            Err(e) => {
+                st.create_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "sandbox creation failed");
+            }
+        }
+        result
+    }
+
+    async fn create_inner(&self, id: String, image: Image, limits: EffectiveLimits) -> Result<Sandbox> {
+        let slot = {
+            let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.take().ok_or(RuntimeError::Capacity(self.inner.stats.live.load(Ordering::Relaxed)))?
+        };
+        self.inner.stats.live.fetch_add(1, Ordering::Relaxed);
+        let cgroup = match self.inner.cgroups.create(&id, &limits) {
+            Ok(c) => c,
+            Err(e) => {
+                self.free_slot(slot);
+                return Err(RuntimeError::Setup(format!("cgroup: {e}")));
+            }
+        };
+        let setup = SetupSpec {
+            id: id.clone(),
+            image: image.clone(),
+            limits,
+            hostname: "sandbox".into(),
+            root_mount: self.inner.cfg.run_dir.join("root"),
+            host_id_base: self.inner.cfg.id_base + slot * IDS_PER_SANDBOX,
+            cgroup_procs: cgroup.procs_files(),
+        };
+        let fail = |rt: &Self, e: RuntimeError, cgroup: &crate::cgroup::SandboxCgroup| {
+            cgroup.kill_all();
+            let _ = cgroup.remove();
+            rt.free_slot(slot);
+            e
+        };
+        let (ours, theirs) = match sys::socket_pair(libc::SOCK_STREAM) {
+            Ok(p) => p,
+            Err(e) => return Err(fail(self, e.into(), &cgroup)),
+        };
+        let spawned = match self.inner.zygote.spawn(&setup, theirs).await {
+            Ok(s) => s,
+            Err(e) => return Err(fail(self, e, &cgroup)),
+        };
+        let stream = match sys::set_nonblocking(ours.as_fd(), true)
+            .and_then(|()| UnixStream::from_std(std::os::unix::net::UnixStream::from(ours)))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = sys::pidfd_kill(spawned.pidfd.as_fd(), libc::SIGKILL);
+                return Err(fail(self, e.into(), &cgroup));
+            }
+        };
+        let timeout = self.inner.cfg.setup_timeout;
+        match Sandbox::connect(id, image, limits, spawned, stream, cgroup, slot, timeout).await {
+            Ok(sb) => Ok(sb),
+            Err((e, parts)) => {
+                self.release(parts).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn free_slot(&self, slot: u32) {
+        self.inner.slots.lock().unwrap_or_else(|e| e.into_inner()).free.push(slot);
+        self.inner.stats.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Destroys a sandbox in the background: off the request path.
+    pub fn destroy(&self, sb: Sandbox) {
+        let rt = self.clone();
+        let parts = sb.into_parts();
+        tokio::spawn(async move { rt.release(parts).await });
+    }
+
+    /// Destroys a sandbox and waits until nothing of it is left.
+    pub async fn destroy_wait(&self, sb: Sandbox) {
+        self.release(sb.into_parts()).await;
+    }
+
+    /// Kills the init (the kernel then kills everything in its pid
+    /// namespace), waits for it to exit, removes the cgroup, frees the slot.
+    async fn release(&self, parts: SandboxParts) {
+        let _ = sys::pidfd_kill(parts.pidfd.as_fd(), libc::SIGKILL);
+        if let Ok(afd) = sys::async_fd(parts.pidfd) {
+            let waited = tokio::time::timeout(Duration::from_secs(10), afd.readable()).await;
+            if waited.is_err() {
+                tracing::error!("sandbox init did not exit within 10s of SIGKILL");
+            }
+        }
+        let cgroup = parts.cgroup;
+        let removed = tokio::task::spawn_blocking(move || cgroup.remove()).await;
+        if !matches!(removed, Ok(Ok(()))) {
+            self.inner.stats.cleanup_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(?removed, "cannot remove a sandbox cgroup");
+        }
+        self.inner.stats.destroyed.fetch_add(1, Ordering::Relaxed);
+        self.free_slot(parts.slot);
+    }
+}

@@ -1,0 +1,239 @@
+//! The zygote: a small single-threaded helper process that forks sandboxes.
+//!
+//! The server is multi-threaded (tokio), and forking a threaded process is
+//! only safe up to exec. The zygote is the same binary re-executed with a
+//! hidden subcommand before it does anything else, so it is single-threaded
+//! and may clone freely: for each request it clones a child into fresh
+//! namespaces, writes the child's uid/gid maps and cgroup membership (it runs
+//! as root on the host), shields it from the OOM killer, then lets it go on
+//! to become the sandbox's init. It answers with a pidfd of the child, so
+//! the server can signal and await it without any pid-reuse race.
+//!
+//! The zygote and every init die with the server: each has a parent-death
+//! signal of SIGKILL, so a `kill -9` of the server leaves no process behind.
+
+use std::fs;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::error::{Result, RuntimeError};
+use crate::spec::{SetupSpec, IDS_PER_SANDBOX};
+use crate::sys::{self, Forked};
+
+/// Descriptor number the zygote finds its socket on.
+pub const ZYGOTE_FD: RawFd = 3;
+const MAX_MSG: usize = 64 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SpawnRequest {
+    setup: SetupSpec,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+enum SpawnReply {
+    /// Carries the child's pidfd.
+    Spawned { pid: i32 },
+    Failed { message: String },
+}
+
+/// Entry point of the `__zygote` hidden subcommand. Never returns.
+pub fn main() -> ! {
+    // The server placed the socket on ZYGOTE_FD before exec.
+    let sock = match sys::take_inherited_fd(ZYGOTE_FD) {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("superserver zygote: no control socket on fd {ZYGOTE_FD}: {e}");
+            sys::exit_now(2);
+        }
+    };
+    let _ = sys::set_parent_death_signal(libc::SIGKILL);
+    if sys::parent_pid() == 1 {
+        sys::exit_now(0);
+    }
+    let _ = sys::set_child_subreaper();
+    let sigchld = match sys::sigchld_fd() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("superserver zygote: signalfd: {e}");
+            sys::exit_now(2);
+        }
+    };
+    let mut buf = vec![0u8; MAX_MSG];
+    loop {
+        let mut fds = [sys::poll_entry(sock.as_raw_fd(), sys::POLLIN), sys::poll_entry(sigchld.as_raw_fd(), sys::POLLIN)];
+        if sys::poll(&mut fds, -1).is_err() {
+            continue;
+        }
+        if fds[1].revents != 0 {
+            sys::drain_signalfd(&sigchld);
+            while let Ok(Some(_)) = sys::reap(-1) {}
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        let (n, mut passed) = match sys::recv_with_fds(sock.as_fd(), &mut buf) {
+            Ok((0, _)) | Err(_) => sys::exit_now(0),
+            Ok(r) => r,
+        };
+        let reply = match (serde_json::from_slice::<SpawnRequest>(&buf[..n]), passed.pop()) {
+            (Ok(req), Some(ctrl)) => spawn(req.setup, ctrl, &sock),
+            (Err(e), _) => Err(format!("malformed request: {e}")),
+            (_, None) => Err("request without a control socket".into()),
+        };
+        drop(passed);
+        let sent = match reply {
+            Ok((pid, pidfd)) => {
+                let msg = serde_json::to_vec(&SpawnReply::Spawned { pid }).unwrap_or_default();
+                sys::send_with_fds(sock.as_fd(), &msg, &[pidfd.as_raw_fd()])
+            }
+            Err(message) => {
+                let msg = serde_json::to_vec(&SpawnReply::Failed { message }).unwrap_or_default();
+                sys::send_with_fds(sock.as_fd(), &msg, &[])
+            }
+        };
+        if sent.is_err() {
+            sys::exit_now(0);
+        }
+    }
+}
+
+/// Clones one sandbox init and prepares it from the outside.
+fn spawn(setup: SetupSpec, ctrl: OwnedFd, zygote_sock: &OwnedFd) -> Result<(i32, OwnedFd), String> {
+    let (sync_r, sync_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+    match sys::clone_with_flags(sys::SANDBOX_NS_FLAGS).map_err(|e| format!("clone: {e}"))? {
+        Forked::Child => {
+            // The init closes every other descriptor, the zygote's socket included.
+            drop((sync_w, zygote_sock));
+            crate::init::run(setup, ctrl, sync_r)
+        }
+        Forked::Parent(pid) => {
+            drop((sync_r, ctrl));
+            let pidfd = sys::pidfd_open(pid).map_err(|e| format!("pidfd_open: {e}"));
+            let prepared = pidfd.and_then(|pidfd| prepare_child(pid, &setup).map(|()| pidfd));
+            match prepared {
+                Ok(pidfd) => {
+                    sys::write(sync_w.as_fd(), b"g").map_err(|e| format!("release child: {e}"))?;
+                    Ok((pid, pidfd))
+                }
+                Err(e) => {
+                    let _ = sys::kill(pid, libc::SIGKILL);
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+fn prepare_child(pid: i32, setup: &SetupSpec) -> Result<(), String> {
+    let proc_dir = Path::new("/proc").join(pid.to_string());
+    let map = format!("0 {} {}\n", setup.host_id_base, IDS_PER_SANDBOX);
+    fs::write(proc_dir.join("uid_map"), &map).map_err(|e| format!("write uid_map: {e}"))?;
+    fs::write(proc_dir.join("gid_map"), &map).map_err(|e| format!("write gid_map: {e}"))?;
+    for procs in &setup.cgroup_procs {
+        fs::write(procs, pid.to_string()).map_err(|e| format!("join cgroup {}: {e}", procs.display()))?;
+    }
+    fs::write(proc_dir.join("oom_score_adj"), "-1000").map_err(|e| format!("oom_score_adj: {e}"))?;
+    Ok(())
+}
+
+/// The server's handle on its zygote.
+pub struct Zygote {
+    sock: AsyncFd<OwnedFd>,
+    /// One request at a time: the zygote answers in order.
+    lock: tokio::sync::Mutex<()>,
+    pidfd: OwnedFd,
+    exited: Arc<AtomicBool>,
+}
+
+/// A freshly cloned init, not yet set up.
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+impl Zygote {
+    /// Starts the zygote: `exe args…` with its socket on [`ZYGOTE_FD`].
+    pub fn start(exe: &Path, args: &[String]) -> Result<Self> {
+        let (ours, theirs) = sys::socket_pair(libc::SOCK_SEQPACKET)?;
+        // The zygote's parent-death signal fires when the thread that spawned
+        // it exits, so a dedicated thread spawns it and lives as long as it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let exited = Arc::new(AtomicBool::new(false));
+        let exited2 = exited.clone();
+        let what = exe_name(args);
+        let (exe, args) = (exe.to_path_buf(), args.to_vec());
+        std::thread::Builder::new().name("zygote-keeper".into()).spawn(move || {
+            let spawned = sys::spawn_with_fd(&exe, &args, theirs, ZYGOTE_FD).and_then(|child| {
+                // Not yet reaped (only this thread waits), so the pid is still ours.
+                let pidfd = sys::pidfd_open(child.id() as i32)?;
+                Ok((child, pidfd))
+            });
+            match spawned {
+                Ok((mut child, pidfd)) => {
+                    let _ = tx.send(Ok(pidfd));
+                    let status = child.wait();
+                    exited2.store(true, Ordering::SeqCst);
+                    tracing::debug!(?status, "zygote exited");
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })?;
+        let pidfd = rx
+            .recv()
+            .map_err(|_| RuntimeError::Zygote("zygote keeper thread died".into()))?
+            .map_err(|e| RuntimeError::Zygote(format!("cannot start {what}: {e}")))?;
+        sys::set_nonblocking(ours.as_fd(), true)?;
+        Ok(Self { sock: sys::async_fd(ours)?, lock: tokio::sync::Mutex::new(()), pidfd, exited })
+    }
+
+    /// Asks for a new init; `ctrl` becomes its control socket.
+    pub async fn spawn(&self, setup: &SetupSpec, ctrl: OwnedFd) -> Result<Spawned> {
+        let msg = serde_json::to_vec(&SpawnRequest { setup: setup.clone() })
+            .map_err(|e| RuntimeError::Zygote(e.to_string()))?;
+        let _guard = self.lock.lock().await;
+        self.sock
+            .async_io(Interest::WRITABLE, |fd| sys::send_with_fds(fd.as_fd(), &msg, &[ctrl.as_raw_fd()]))
+            .await
+            .map_err(|e| RuntimeError::Zygote(format!("send: {e}")))?;
+        drop(ctrl);
+        let mut buf = vec![0u8; MAX_MSG];
+        let (n, mut fds) = self
+            .sock
+            .async_io(Interest::READABLE, |fd| sys::recv_with_fds(fd.as_fd(), &mut buf))
+            .await
+            .map_err(|e| RuntimeError::Zygote(format!("receive: {e}")))?;
+        if n == 0 {
+            return Err(RuntimeError::Zygote("the zygote exited".into()));
+        }
+        match serde_json::from_slice(&buf[..n]).map_err(|e| RuntimeError::Zygote(e.to_string()))? {
+            SpawnReply::Spawned { pid } => {
+                let pidfd = fds.pop().ok_or_else(|| RuntimeError::Zygote("reply without a pidfd".into()))?;
+                Ok(Spawned { pid, pidfd })
+            }
+            SpawnReply::Failed { message } => Err(RuntimeError::Setup(message)),
+        }
+    }
+
+    /// Whether the zygote process is still running.
+    pub fn alive(&self) -> bool {
+        !self.exited.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Zygote {
+    fn drop(&mut self) {
+        let _ = sys::pidfd_kill(self.pidfd.as_fd(), libc::SIGKILL);
+    }
+}
+
+fn exe_name(args: &[String]) -> String {
+    format!("the zygote ({})", args.join(" "))
+}
