@@ -64,11 +64,28 @@ pub struct Pool {
     inner: Arc<Inner>,
 }
 
-/// A sandbox handed out by the pool for one run.
+/// A sandbox handed out by the pool for one use. Dropping the lease
+/// destroys the sandbox (in the background).
 pub struct Lease {
-    pub sandbox: Sandbox,
+    sandbox: Option<Sandbox>,
     /// Whether it came ready from the pool.
     pub hit: bool,
+    pool: Pool,
+}
+
+impl Lease {
+    pub fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("a lease holds its sandbox until dropped")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(sb) = self.sandbox.take() {
+            self.pool.inner.stats.in_use.fetch_sub(1, Ordering::Relaxed);
+            self.pool.inner.rt.destroy(sb);
+        }
+    }
 }
 
 impl Pool {
@@ -136,19 +153,13 @@ impl Pool {
         if let Some(sandbox) = taken {
             self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
             self.inner.stats.in_use.fetch_add(1, Ordering::Relaxed);
-            return Ok(Lease { sandbox, hit: true });
+            return Ok(Lease { sandbox: Some(sandbox), hit: true, pool: self.clone() });
         }
         self.inner.stats.misses.fetch_add(1, Ordering::Relaxed);
         let sandbox = self.inner.rt.create((self.inner.next_id)(), image.clone(), *limits).await?;
         sandbox.claim();
         self.inner.stats.in_use.fetch_add(1, Ordering::Relaxed);
-        Ok(Lease { sandbox, hit: false })
-    }
-
-    /// Returns a leased sandbox for destruction (off the request path).
-    pub fn release(&self, lease: Lease) {
-        self.inner.stats.in_use.fetch_sub(1, Ordering::Relaxed);
-        self.inner.rt.destroy(lease.sandbox);
+        Ok(Lease { sandbox: Some(sandbox), hit: false, pool: self.clone() })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Profile>> {

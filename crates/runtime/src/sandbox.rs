@@ -222,7 +222,7 @@ impl Sandbox {
 
     /// Runs a command. Output chunks go to `sink` as they arrive (if given)
     /// and are also collected, up to the cap, into the result.
-    pub async fn exec(&self, p: ExecParams, sink: Option<mpsc::Sender<OutputChunk>>) -> Result<ExecOutput> {
+    pub async fn exec(&self, p: ExecParams, mut sink: Option<mpsc::Sender<OutputChunk>>) -> Result<ExecOutput> {
         let id = self.conn.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
         {
@@ -258,7 +258,11 @@ impl Sandbox {
                     }
                     if let Some(s) = &sink {
                         let chunk = if stream == 1 { OutputChunk::Stdout(bytes) } else { OutputChunk::Stderr(bytes) };
-                        let _ = s.send(chunk).await;
+                        if s.send(chunk).await.is_err() {
+                            // Whoever streamed this is gone: stop the command.
+                            sink = None;
+                            let _ = self.conn.send(&ToInit::Kill { id }, b"").await;
+                        }
                     }
                 }
                 ExecEvent::Exited(report) => {
@@ -305,6 +309,12 @@ impl Sandbox {
             FileReply::Error(kind, msg) => Err(file_error(kind, msg)),
             _ => Err(RuntimeError::FileError("unexpected reply".into())),
         }
+    }
+
+    /// Kills the sandbox's init, and with it every process inside; running
+    /// commands end with [`RuntimeError::SandboxGone`].
+    pub fn kill(&self) {
+        let _ = crate::sys::pidfd_kill(std::os::fd::AsFd::as_fd(&self.pidfd), libc::SIGKILL);
     }
 
     /// Current memory use of the sandbox in bytes.

@@ -156,10 +156,10 @@ fn child(
         step("setsid", sys::setsid())?;
         sys::close_fds_from(3, &[]);
         // The init is shielded from the OOM killer; its commands are not.
-        step("oom_score_adj", std::fs::write("/proc/self/oom_score_adj", "0"))?;
+        let _ = std::fs::write("/proc/self/oom_score_adj", "0");
         step("chdir", std::env::set_current_dir(cwd))?;
         step("rlimit core", sys::set_rlimit(libc::RLIMIT_CORE, 0))?;
-        step("rlimit nofile", sys::set_rlimit(libc::RLIMIT_NOFILE, 65_536))?;
+        step("rlimit nofile", sys::cap_rlimit(libc::RLIMIT_NOFILE, 65_536))?;
         step("drop privileges", sys::become_unprivileged(spec.root, SANDBOX_UID))?;
         step("no_new_privs", sys::set_no_new_privs())?;
         step("landlock", confine.apply())?;

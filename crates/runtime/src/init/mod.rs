@@ -39,6 +39,11 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
     }
     let _ = sys::set_parent_death_signal(libc::SIGKILL);
     sys::close_fds_from(3, &[ctrl.as_raw_fd()]);
+    // Still the host's root until now: become the namespace's root, which the
+    // id map ties to an unprivileged host uid. Nothing else runs before this.
+    if sys::switch_user(0, 0).is_err() {
+        sys::exit_now(1);
+    }
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         for fd in 0..3 {
             let _ = sys::dup_onto(null.as_fd(), fd);

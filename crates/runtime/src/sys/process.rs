@@ -280,3 +280,12 @@ pub fn spawn_with_fd(
     drop(fd);
     child
 }
+
+/// Caps a resource limit at `value` (never raises it: raising needs privileges).
+pub fn cap_rlimit(resource: libc::__rlimit_resource_t, value: u64) -> io::Result<()> {
+    let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: cur is a valid writable rlimit.
+    check(unsafe { libc::getrlimit(resource, &mut cur) })?;
+    let v = value.min(cur.rlim_max);
+    set_rlimit(resource, v)
+}

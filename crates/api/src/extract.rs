@@ -1,0 +1,64 @@
+//! Extractors whose rejections are [`ApiError`]s (JSON bodies that name the problem).
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body; unknown fields and type errors are answered with 400 naming them.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Self(v))
+    }
+}
+
+/// A query string.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(v))
+    }
+}
+
+/// How the client wants a run's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// One JSON result when the command ends.
+    Whole,
+    /// NDJSON: one event per line as output is produced.
+    Ndjson,
+    /// Server-sent events.
+    Sse,
+}
+
+impl Delivery {
+    pub fn from_headers(h: &HeaderMap) -> Self {
+        let accept = h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if accept.contains(superserver_wire::NDJSON) {
+            Self::Ndjson
+        } else if accept.contains(superserver_wire::EVENT_STREAM) {
+            Self::Sse
+        } else {
+            Self::Whole
+        }
+    }
+}

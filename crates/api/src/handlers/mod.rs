@@ -1,0 +1,6 @@
+//! HTTP handlers: parse and validate, call one core operation, map its error.
+
+pub mod files;
+pub mod run;
+pub mod sandboxes;
+pub mod system;

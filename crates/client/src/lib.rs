@@ -1,0 +1,26 @@
+//! Typed async HTTP client for the SuperServer API (`/v1`).
+//!
+//! Used by the CLI, the benchmark and the tests. Request and response bodies
+//! are the types of [`superserver_wire`]; every call maps a non-2xx answer to
+//! [`ClientError::Api`] with the server's error code and message.
+//!
+//! ```no_run
+//! # async fn demo() -> superserver_client::Result<()> {
+//! use superserver_client::Client;
+//! use superserver_wire::RunRequest;
+//!
+//! let client = Client::new("http://127.0.0.1:7070")?;
+//! let req = RunRequest { command: vec!["echo".into(), "hi".into()], ..Default::default() };
+//! let result = client.run_stream(&req, |event| println!("{event:?}")).await?;
+//! assert_eq!(result.exit_code, Some(0));
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+mod error;
+mod ndjson;
+
+pub use client::{Client, FileContent, DEFAULT_URL};
+pub use error::{ClientError, Result};
+pub use ndjson::LineSplitter;

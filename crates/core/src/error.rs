@@ -1,0 +1,59 @@
+//! Errors of the core operations. Transports map each variant to their own
+//! form (an HTTP status, a CLI exit code).
+
+use superserver_runtime::RuntimeError;
+use superserver_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("sandbox {0} not found")]
+    SandboxNotFound(String),
+    #[error("sandbox {id} is {state}, not running")]
+    SandboxNotRunning { id: String, state: String },
+    #[error("{0}")]
+    FileNotFound(String),
+    #[error("{0}")]
+    PathNotAllowed(String),
+    #[error("{0}")]
+    FileTooLarge(String),
+    #[error("{0}")]
+    NoSpace(String),
+    #[error("the server is at capacity: {0}")]
+    Capacity(String),
+    #[error("sandboxes are unavailable: {0}")]
+    Unavailable(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+impl From<RuntimeError> for CoreError {
+    fn from(e: RuntimeError) -> Self {
+        match e {
+            RuntimeError::InvalidImage(m) | RuntimeError::InvalidRequest(m) => Self::InvalidRequest(m),
+            RuntimeError::FileNotFound(m) => Self::FileNotFound(m),
+            RuntimeError::PathNotAllowed(m) => Self::PathNotAllowed(m),
+            RuntimeError::FileTooLarge(m) => Self::FileTooLarge(m),
+            RuntimeError::NoSpace(m) => Self::NoSpace(m),
+            RuntimeError::FileError(m) => Self::InvalidRequest(m),
+            RuntimeError::Capacity(n) => Self::Capacity(format!("{n} sandboxes are alive; try again later")),
+            RuntimeError::Unavailable(m) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(format!("store: {e}"))
+    }
+}

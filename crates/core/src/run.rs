@@ -1,0 +1,111 @@
+//! One-shot runs: a fresh sandbox, one command, the sandbox destroyed.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use superserver_runtime::{ExecOutput, Image, OutputChunk, Sandbox};
+use superserver_store::{ExecutionRecord, SandboxRecord};
+use superserver_wire::{ExecResult, RunRequest, SandboxKind, SandboxState};
+use tokio::sync::mpsc;
+
+use crate::error::{CoreError, Result};
+use crate::ids;
+use crate::request::{self, ValidExec};
+use crate::service::{now_ms, Service};
+
+impl Service {
+    /// `POST /v1/run`. Output chunks go to `sink` as they are produced, if given.
+    /// The execution is on disk before this returns.
+    pub async fn run(&self, req: RunRequest, sink: Option<mpsc::Sender<OutputChunk>>) -> Result<ExecResult> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(CoreError::ShuttingDown);
+        }
+        let cfg = &self.inner.cfg;
+        let image = Image::parse(req.image.as_deref().unwrap_or(&cfg.sandbox.default_image))?;
+        let limits = cfg.resolve_limits(req.limits.as_ref())?;
+        let valid = request::validate(cfg, &req.exec_part(), &BTreeMap::new())?;
+        let started = Instant::now();
+        let created_at_ms = now_ms();
+        let lease = self.inner.pool.acquire(&image, &limits).await?;
+        let sb = lease.sandbox();
+        let outcome = self.exec_in(sb, valid, sink).await;
+        let sandbox_id = sb.id.clone();
+        drop(lease);
+        let out = outcome?;
+        let execution_id = ids::new_id("ex");
+        let result = request::result(&out, &sandbox_id, &execution_id);
+        let ended = now_ms();
+        let sandbox = SandboxRecord {
+            id: sandbox_id,
+            kind: SandboxKind::Oneshot,
+            state: SandboxState::Destroyed,
+            image: image.name(),
+            limits,
+            env_json: "{}".into(),
+            created_at_ms,
+            expires_at_ms: None,
+            ended_at_ms: Some(ended),
+            end_reason: Some("one-shot run finished".into()),
+            host_pid: None,
+            exec_count: 1,
+        };
+        self.inner.store.record_oneshot(sandbox, execution_record(&result, &req.command, created_at_ms)).await?;
+        self.count(&result, true, started);
+        Ok(result)
+    }
+
+    /// Writes the request's files, then runs the command.
+    pub(crate) async fn exec_in(
+        &self,
+        sb: &Sandbox,
+        valid: ValidExec,
+        sink: Option<mpsc::Sender<OutputChunk>>,
+    ) -> Result<ExecOutput> {
+        for (path, data, mode) in &valid.files {
+            sb.write_file(path, data, *mode).await?;
+        }
+        Ok(sb.exec(valid.params, sink).await?)
+    }
+
+    pub(crate) fn count(&self, r: &ExecResult, oneshot: bool, started: Instant) {
+        let c = &self.inner.counters;
+        if oneshot {
+            c.runs.fetch_add(1, Ordering::Relaxed);
+            c.run_us_total.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        } else {
+            c.execs.fetch_add(1, Ordering::Relaxed);
+        }
+        if r.timed_out {
+            c.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        if r.oom_killed {
+            c.oom_kills.fetch_add(1, Ordering::Relaxed);
+        }
+        if r.error.is_some() {
+            c.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The store's record of one command.
+pub(crate) fn execution_record(r: &ExecResult, command: &[String], started_at_ms: i64) -> ExecutionRecord {
+    ExecutionRecord {
+        id: r.execution_id.clone(),
+        sandbox_id: r.sandbox_id.clone(),
+        command_json: serde_json::to_string(command).unwrap_or_else(|_| "[]".into()),
+        started_at_ms,
+        duration_ms: r.duration_ms,
+        exit_code: r.exit_code,
+        signal: r.signal,
+        timed_out: r.timed_out,
+        oom_killed: r.oom_killed,
+        cpu_ms: r.cpu_ms,
+        peak_memory_bytes: r.peak_memory_bytes,
+        stdout_bytes: r.stdout_bytes,
+        stderr_bytes: r.stderr_bytes,
+        stdout_truncated: r.stdout_truncated,
+        stderr_truncated: r.stderr_truncated,
+        error: r.error.clone(),
+    }
+}

@@ -1,0 +1,189 @@
+//! Persistent sandboxes: create, list, inspect, exec, files, delete.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use superserver_runtime::{Image, OutputChunk, PathContent};
+use superserver_store::SandboxRecord;
+use superserver_wire::{
+    CreateSandboxRequest, ExecRequest, ExecResult, FileList, SandboxInfo, SandboxKind, SandboxState,
+};
+use tokio::sync::mpsc;
+
+use crate::error::{CoreError, Result};
+use crate::ids;
+use crate::request;
+use crate::run::execution_record;
+use crate::service::{now_ms, Live, Service};
+
+/// What a path in a sandbox holds.
+pub enum FileContent {
+    File(Vec<u8>),
+    Dir(FileList),
+}
+
+impl Service {
+    /// `POST /v1/sandboxes`.
+    pub async fn create_sandbox(&self, req: CreateSandboxRequest) -> Result<SandboxInfo> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(CoreError::ShuttingDown);
+        }
+        let cfg = &self.inner.cfg;
+        let image = Image::parse(req.image.as_deref().unwrap_or(&cfg.sandbox.default_image))?;
+        let limits = cfg.resolve_limits(req.limits.as_ref())?;
+        request::validate_env(&req.env, "env")?;
+        let ttl = req.ttl_seconds.unwrap_or(cfg.sandbox.default_ttl_seconds);
+        if ttl == 0 || ttl > cfg.sandbox.max_ttl_seconds {
+            return Err(CoreError::LimitExceeded(format!(
+                "ttl_seconds = {ttl} must be between 1 and {}",
+                cfg.sandbox.max_ttl_seconds
+            )));
+        }
+        let lease = self.inner.pool.acquire(&image, &limits).await?;
+        let created_at_ms = now_ms();
+        let expires_at_ms = created_at_ms + (ttl as i64) * 1000;
+        let sb = lease.sandbox();
+        let record = SandboxRecord {
+            id: sb.id.clone(),
+            kind: SandboxKind::Persistent,
+            state: SandboxState::Running,
+            image: image.name(),
+            limits,
+            env_json: serde_json::to_string(&req.env).unwrap_or_else(|_| "{}".into()),
+            created_at_ms,
+            expires_at_ms: Some(expires_at_ms),
+            ended_at_ms: None,
+            end_reason: None,
+            host_pid: Some(i64::from(sb.pid)),
+            exec_count: 0,
+        };
+        let info = record.info();
+        self.inner.store.insert_sandbox(record).await?;
+        let live = Arc::new(Live {
+            id: info.id.clone(),
+            env: req.env,
+            expires_at_ms,
+            lease: tokio::sync::RwLock::new(Some(lease)),
+        });
+        self.lock_live().insert(info.id.clone(), live);
+        Ok(info)
+    }
+
+    /// `GET /v1/sandboxes`: running ones, or all recent ones with `all`.
+    pub async fn list_sandboxes(&self, all: bool) -> Result<Vec<SandboxInfo>> {
+        let recs = if all {
+            self.inner.store.list_sandboxes(true, 1000).await?
+        } else {
+            self.inner.store.running_sandboxes().await?
+        };
+        Ok(recs.iter().filter(|r| all || r.kind == SandboxKind::Persistent).map(SandboxRecord::info).collect())
+    }
+
+    /// `GET /v1/sandboxes/{id}`.
+    pub async fn get_sandbox(&self, id: &str) -> Result<SandboxInfo> {
+        self.inner
+            .store
+            .get_sandbox(id)
+            .await?
+            .map(|r| r.info())
+            .ok_or_else(|| CoreError::SandboxNotFound(id.to_string()))
+    }
+
+    /// `DELETE /v1/sandboxes/{id}`: kills everything in it and frees it.
+    pub async fn delete_sandbox(&self, id: &str) -> Result<SandboxInfo> {
+        let live = self.lock_live().remove(id);
+        match live {
+            Some(l) => self.end_live(&l, SandboxState::Destroyed, "deleted").await,
+            None => {
+                // Not running here: deleting an ended sandbox is a no-op.
+                let info = self.get_sandbox(id).await?;
+                return Ok(info);
+            }
+        }
+        self.get_sandbox(id).await
+    }
+
+    async fn live(&self, id: &str) -> Result<Arc<Live>> {
+        if let Some(l) = self.lock_live().get(id).cloned() {
+            return Ok(l);
+        }
+        let info = self.get_sandbox(id).await?;
+        Err(CoreError::SandboxNotRunning { id: id.to_string(), state: info.state.as_str().to_string() })
+    }
+
+    /// `POST /v1/sandboxes/{id}/exec`.
+    pub async fn exec(
+        &self,
+        id: &str,
+        req: ExecRequest,
+        sink: Option<mpsc::Sender<OutputChunk>>,
+    ) -> Result<ExecResult> {
+        let live = self.live(id).await?;
+        let valid = request::validate(&self.inner.cfg, &req, &live.env)?;
+        let started = Instant::now();
+        let started_ms = now_ms();
+        let guard = live.lease.read().await;
+        let Some(lease) = guard.as_ref() else {
+            return Err(CoreError::SandboxNotRunning { id: id.to_string(), state: "destroyed".into() });
+        };
+        let out = self.exec_in(lease.sandbox(), valid, sink).await;
+        drop(guard);
+        let out = match out {
+            Ok(o) => o,
+            Err(e) => {
+                if self.lock_live().get(id).is_none() {
+                    return Err(CoreError::SandboxNotRunning { id: id.to_string(), state: "destroyed".into() });
+                }
+                return Err(e);
+            }
+        };
+        let result = request::result(&out, id, &ids::new_id("ex"));
+        self.inner.store.insert_execution(execution_record(&result, &req.command, started_ms)).await?;
+        self.count(&result, false, started);
+        Ok(result)
+    }
+
+    /// `PUT /v1/sandboxes/{id}/files?path=…`.
+    pub async fn put_file(&self, id: &str, path: &str, data: &[u8], mode: Option<u32>) -> Result<u64> {
+        let mode = mode.unwrap_or(0o644);
+        if mode > 0o7777 {
+            return Err(CoreError::InvalidRequest(format!("mode {mode:o} is not a permission mode")));
+        }
+        validate_path(path)?;
+        let live = self.live(id).await?;
+        let guard = live.lease.read().await;
+        let lease = guard.as_ref().ok_or_else(|| gone(id))?;
+        Ok(lease.sandbox().write_file(path, data, mode).await?)
+    }
+
+    /// `GET /v1/sandboxes/{id}/files?path=…`: a file's bytes or a directory listing.
+    pub async fn get_path(&self, id: &str, path: &str, list_only: bool) -> Result<FileContent> {
+        validate_path(path)?;
+        let live = self.live(id).await?;
+        let guard = live.lease.read().await;
+        let lease = guard.as_ref().ok_or_else(|| gone(id))?;
+        let sb = lease.sandbox();
+        let to_list = |entries| FileList { path: path.to_string(), entries };
+        if list_only {
+            return Ok(FileContent::Dir(to_list(sb.list_dir(path).await?)));
+        }
+        match sb.read_path(path, self.inner.cfg.api.max_download_bytes).await? {
+            PathContent::File(d) => Ok(FileContent::File(d)),
+            PathContent::Dir(e) => Ok(FileContent::Dir(to_list(e))),
+        }
+    }
+}
+
+fn gone(id: &str) -> CoreError {
+    CoreError::SandboxNotRunning { id: id.to_string(), state: "destroyed".into() }
+}
+
+fn validate_path(path: &str) -> Result<()> {
+    if path.is_empty() {
+        return Err(CoreError::InvalidRequest("path is required, e.g. ?path=src/main.py".into()));
+    }
+    if path.contains('\0') || path.len() > 4096 {
+        return Err(CoreError::InvalidRequest("path contains NUL or is longer than 4096 bytes".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! The service: every operation the API, the CLI and the dashboard perform,
+//! typed, with no knowledge of HTTP.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use superserver_runtime::{Image, Lease, Pool, PoolConfig, Runtime, RuntimeConfig};
+use superserver_store::Store;
+use superserver_wire::{SandboxState, StatusResponse};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::error::{CoreError, Result};
+use crate::ids;
+
+/// A persistent sandbox alive in this process.
+pub(crate) struct Live {
+    pub id: String,
+    pub env: BTreeMap<String, String>,
+    pub expires_at_ms: i64,
+    /// `None` once the sandbox is being destroyed.
+    pub lease: tokio::sync::RwLock<Option<Lease>>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub runs: AtomicU64,
+    pub execs: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub oom_kills: AtomicU64,
+    pub failures: AtomicU64,
+    pub run_us_total: AtomicU64,
+}
+
+pub(crate) struct Inner {
+    pub cfg: Config,
+    pub runtime: Runtime,
+    pub pool: Pool,
+    pub store: Store,
+    pub live: Mutex<HashMap<String, Arc<Live>>>,
+    pub lost_at_start: Vec<String>,
+    pub started: Instant,
+    pub cancel: CancellationToken,
+    pub counters: Counters,
+    pub executions_at_start: u64,
+}
+
+/// The core service. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// How the service finds the helper binary it re-executes.
+#[derive(Debug, Clone)]
+pub struct Helper {
+    pub exe: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl Service {
+    /// Opens the store, starts the runtime (cleaning up after an unclean
+    /// stop), records which persistent sandboxes were lost, starts the pool.
+    pub async fn start(cfg: Config, helper: Helper) -> Result<Self> {
+        cfg.validate()?;
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| CoreError::Config(format!("cannot create data dir {}: {e}", cfg.data_dir.display())))?;
+        let instance = ids::instance_id(&cfg.data_dir)
+            .map_err(|e| CoreError::Config(format!("cannot read the instance id in {}: {e}", cfg.data_dir.display())))?;
+        let store = Store::open(&cfg.data_dir)?;
+        let rt_cfg = RuntimeConfig {
+            run_dir: cfg.data_dir.join("run"),
+            helper_exe: helper.exe,
+            helper_args: helper.args,
+            cgroup_parent: PathBuf::from("superserver").join(&instance),
+            id_base: cfg.sandbox.id_base,
+            max_sandboxes: cfg.sandbox.max_sandboxes,
+            setup_timeout: Duration::from_millis(cfg.sandbox.setup_timeout_ms),
+        };
+        let runtime = Runtime::start(rt_cfg)?;
+        let lost = store.mark_running_lost("the server stopped while the sandbox was running", now_ms()).await?;
+        let lost_at_start: Vec<String> = lost.into_iter().map(|r| r.id).collect();
+        if !lost_at_start.is_empty() {
+            tracing::warn!(lost = ?lost_at_start, "persistent sandboxes lost by the previous run");
+        }
+        let cancel = CancellationToken::new();
+        let default_image = Image::parse(&cfg.sandbox.default_image)?;
+        let pool = Pool::start(
+            runtime.clone(),
+            PoolConfig {
+                size: cfg.pool.size,
+                default_image,
+                default_limits: cfg.limits.default,
+                max_profiles: cfg.pool.max_profiles,
+                profile_idle: Duration::from_secs(cfg.pool.profile_idle_seconds),
+                parallel_creates: cfg.pool.parallel_creates,
+            },
+            || ids::new_id("sb"),
+            cancel.child_token(),
+        );
+        let executions_at_start = store.count_executions().await?;
+        let svc = Self {
+            inner: Arc::new(Inner {
+                cfg,
+                runtime,
+                pool,
+                store,
+                live: Mutex::new(HashMap::new()),
+                lost_at_start,
+                started: Instant::now(),
+                cancel,
+                counters: Counters::default(),
+                executions_at_start,
+            }),
+        };
+        let reaper = svc.clone();
+        tokio::spawn(async move { reaper.expire_loop().await });
+        Ok(svc)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// Whether sandboxes can be created right now.
+    pub fn ready(&self) -> bool {
+        self.inner.runtime.healthy() && !self.inner.cancel.is_cancelled()
+    }
+
+    /// Stops background work, destroys every sandbox, flushes the store.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        let live: Vec<Arc<Live>> = self.lock_live().drain().map(|(_, v)| v).collect();
+        for l in live {
+            self.end_live(&l, SandboxState::Lost, "the server was stopped").await;
+        }
+        self.inner.pool.drain().await;
+        // Give background destruction a moment to finish.
+        for _ in 0..200 {
+            if self.inner.runtime.stats().live.load(Ordering::Relaxed) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.inner.store.close().await;
+    }
+
+    pub(crate) fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Live>>> {
+        self.inner.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Destroys a live persistent sandbox and records how it ended.
+    pub(crate) async fn end_live(&self, live: &Live, state: SandboxState, reason: &str) {
+        if let Some(lease) = live.lease.read().await.as_ref() {
+            // Ends running commands at once, so the write lock comes quickly.
+            lease.sandbox().kill();
+        }
+        let lease = live.lease.write().await.take();
+        drop(lease);
+        if let Err(e) = self.inner.store.end_sandbox(&live.id, state, reason, now_ms()).await {
+            tracing::error!(sandbox = %live.id, error = %e, "cannot record the end of a sandbox");
+        }
+    }
+
+    async fn expire_loop(self) {
+        loop {
+            tokio::select! {
+                _ = self.inner.cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            let now = now_ms();
+            let expired: Vec<Arc<Live>> = {
+                let mut live = self.lock_live();
+                let ids: Vec<String> =
+                    live.values().filter(|l| l.expires_at_ms <= now).map(|l| l.id.clone()).collect();
+                ids.iter().filter_map(|id| live.remove(id)).collect()
+            };
+            for l in expired {
+                tracing::info!(sandbox = %l.id, "sandbox TTL expired");
+                self.end_live(&l, SandboxState::Expired, "its TTL expired").await;
+            }
+        }
+    }
+
+    /// `GET /v1/status`.
+    pub async fn status(&self) -> Result<StatusResponse> {
+        let since = now_ms() - 7 * 86_400_000;
+        let mut lost = self.inner.store.lost_sandboxes(since).await?;
+        for id in &self.inner.lost_at_start {
+            if !lost.contains(id) {
+                lost.push(id.clone());
+            }
+        }
+        let c = &self.inner.counters;
+        Ok(StatusResponse {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_seconds: self.inner.started.elapsed().as_secs(),
+            backends: vec![self.inner.runtime.backend_status()],
+            pool: self.inner.pool.status(),
+            sandboxes_running: self.lock_live().len(),
+            sandboxes_lost: lost,
+            executions_total: self.inner.executions_at_start
+                + c.runs.load(Ordering::Relaxed)
+                + c.execs.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Number of persistent sandboxes alive.
+    pub fn running_count(&self) -> usize {
+        self.lock_live().len()
+    }
+
+    /// Runtime figures for `/metrics`.
+    pub fn runtime_stats(&self) -> &superserver_runtime::RuntimeStats {
+        self.inner.runtime.stats()
+    }
+
+    /// Pool figures.
+    pub fn pool_status(&self) -> superserver_wire::PoolStatus {
+        self.inner.pool.status()
+    }
+
+    /// Names of sandbox cgroups of this instance on the host right now.
+    pub fn host_cgroups(&self) -> Vec<String> {
+        self.inner.runtime.cgroup_names()
+    }
+}

@@ -1,0 +1,24 @@
+//! SuperServer's embedded store: one SQLite database in the data directory.
+//!
+//! - WAL mode, `synchronous=FULL`: a write is on disk before its future
+//!   resolves, so the API may acknowledge it.
+//! - One writer thread commits queued writes in groups (see [`writer`]); a
+//!   small pool of read-only connections serves reads from blocking tasks.
+//! - Numbered migrations under `migrations/`, tracked in `schema_migrations`;
+//!   a database from a newer binary is refused.
+//!
+//! Every operation is an `async` method on [`Store`], a cheap `Clone` handle.
+#![forbid(unsafe_code)]
+
+mod error;
+mod executions;
+mod migrate;
+mod pool;
+mod records;
+mod sandboxes;
+mod store;
+mod writer;
+
+pub use error::{Result, StoreError};
+pub use records::{ExecutionRecord, SandboxRecord};
+pub use store::{Store, DB_FILE};
