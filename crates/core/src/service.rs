@@ -148,8 +148,8 @@ impl Service {
             self.end_live(&l, SandboxState::Lost, "the server was stopped").await;
         }
         self.inner.pool.drain().await;
-        // Give background destruction a moment to finish.
-        for _ in 0..200 {
+        // Wait for background creation and destruction to finish.
+        for _ in 0..1000 {
             if self.inner.runtime.stats().live.load(Ordering::Relaxed) == 0 {
                 break;
             }

@@ -56,6 +56,8 @@ struct Inner {
     wake: Notify,
     stats: Stats,
     next_id: Box<dyn Fn() -> String + Send + Sync>,
+    /// Set by [`Pool::drain`]: sandboxes finished after it are destroyed.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// The warm pool. Cheap to clone.
@@ -112,6 +114,7 @@ impl Pool {
                 wake: Notify::new(),
                 stats: Stats::default(),
                 next_id: Box::new(next_id),
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         let p = pool.clone();
@@ -205,6 +208,12 @@ impl Pool {
     async fn create_one(&self, key: Key) {
         let created = self.inner.rt.create((self.inner.next_id)(), key.0.clone(), key.1).await;
         let failed = created.is_err();
+        if self.inner.closed.load(Ordering::SeqCst) {
+            if let Ok(sb) = created {
+                self.inner.rt.destroy_wait(sb).await;
+            }
+            return;
+        }
         {
             let mut profiles = self.lock();
             let profile = profiles.get_mut(&key);
@@ -247,6 +256,7 @@ impl Pool {
 
     /// Destroys every ready sandbox and waits for it (shutdown).
     pub async fn drain(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
         let all: Vec<Sandbox> = {
             let mut profiles = self.lock();
             profiles.values_mut().flat_map(|p| std::mem::take(&mut p.ready)).collect()
