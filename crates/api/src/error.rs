@@ -69,7 +69,9 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "send the body as JSON with `Content-Type: application/json`",
             ),
-            other => Self::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid JSON body: {}", other.body_text())),
+            other => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_json", format!("invalid JSON body: {}", other.body_text()))
+            }
         }
     }
 }
@@ -77,7 +79,11 @@ impl From<JsonRejection> for ApiError {
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is larger than the server accepts")
+            Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is larger than the server accepts",
+            )
         } else {
             Self::new(r.status(), "invalid_body", r.body_text())
         }

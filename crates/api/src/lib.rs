@@ -69,7 +69,11 @@ pub fn app(svc: Service) -> Router {
                     tracing::debug_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
                 })
                 .on_response(|res: &axum::response::Response, latency: Duration, _: &tracing::Span| {
-                    tracing::debug!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "answered");
+                    tracing::debug!(
+                        status = res.status().as_u16(),
+                        latency_us = latency.as_micros() as u64,
+                        "answered"
+                    );
                 }),
         )
         .layer(PropagateRequestIdLayer::x_request_id())

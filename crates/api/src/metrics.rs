@@ -26,11 +26,21 @@ pub fn render(svc: &Service) -> String {
     let mean = if runs == 0 { 0.0 } else { n(&c.run_us_total) / runs as f64 / 1e6 };
     m("superserver_run_seconds_mean", "gauge", "Mean time of a one-shot run, end to end.", mean);
     m("superserver_sandboxes_persistent", "gauge", "Persistent sandboxes running.", svc.running_count() as f64);
-    m("superserver_sandboxes_live", "gauge", "Sandboxes alive (pool included).", rt.live.load(Ordering::Relaxed) as f64);
+    m(
+        "superserver_sandboxes_live",
+        "gauge",
+        "Sandboxes alive (pool included).",
+        rt.live.load(Ordering::Relaxed) as f64,
+    );
     m("superserver_sandboxes_created_total", "counter", "Sandboxes created.", n(&rt.created));
     m("superserver_sandboxes_destroyed_total", "counter", "Sandboxes destroyed.", n(&rt.destroyed));
     m("superserver_sandbox_create_failures_total", "counter", "Sandbox creations that failed.", n(&rt.create_failures));
-    m("superserver_sandbox_cleanup_failures_total", "counter", "Sandbox teardowns that left something.", n(&rt.cleanup_failures));
+    m(
+        "superserver_sandbox_cleanup_failures_total",
+        "counter",
+        "Sandbox teardowns that left something.",
+        n(&rt.cleanup_failures),
+    );
     m("superserver_sandbox_create_seconds_mean", "gauge", "Mean sandbox creation time.", pool.create_ms_mean / 1e3);
     m("superserver_sandbox_create_seconds_max", "gauge", "Longest sandbox creation time.", pool.create_ms_max / 1e3);
     m("superserver_pool_ready", "gauge", "Ready sandboxes in the warm pool.", pool.ready as f64);

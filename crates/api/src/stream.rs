@@ -68,8 +68,12 @@ fn events(
             State::Output(mut rx, task) => match rx.recv().await {
                 Some(chunk) => {
                     let ev = match chunk {
-                        OutputChunk::Stdout(b) => StreamEvent::Stdout { data: String::from_utf8_lossy(&b).into_owned() },
-                        OutputChunk::Stderr(b) => StreamEvent::Stderr { data: String::from_utf8_lossy(&b).into_owned() },
+                        OutputChunk::Stdout(b) => {
+                            StreamEvent::Stdout { data: String::from_utf8_lossy(&b).into_owned() }
+                        }
+                        OutputChunk::Stderr(b) => {
+                            StreamEvent::Stderr { data: String::from_utf8_lossy(&b).into_owned() }
+                        }
                     };
                     Some((ev, State::Output(rx, task)))
                 }

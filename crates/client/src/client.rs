@@ -8,8 +8,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{RequestBuilder, Response, Url};
 use serde::de::DeserializeOwned;
 use superserver_wire::{
-    CreateSandboxRequest, ExecRequest, ExecResult, FileList, FileWritten, RunRequest, SandboxInfo,
-    SandboxList, StatusResponse, StreamEvent, NDJSON,
+    CreateSandboxRequest, ExecRequest, ExecResult, FileList, FileWritten, RunRequest, SandboxInfo, SandboxList,
+    StatusResponse, StreamEvent, NDJSON,
 };
 
 use crate::error::{api_error, chain, ClientError, Result};
@@ -52,10 +52,7 @@ impl Client {
     /// No connection is made yet; an unreachable server shows up as
     /// [`ClientError::Connect`] on the first call.
     pub fn new(base_url: &str) -> Result<Self> {
-        let invalid = |reason: &str| ClientError::InvalidUrl {
-            url: base_url.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let invalid = |reason: &str| ClientError::InvalidUrl { url: base_url.to_owned(), reason: reason.to_owned() };
         let mut base = Url::parse(base_url.trim()).map_err(|e| invalid(&e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(invalid("the scheme must be http or https"));
@@ -76,9 +73,7 @@ impl Client {
             // A proxy from the environment cannot reach this machine's loopback.
             builder = builder.no_proxy();
         }
-        let http = builder
-            .build()
-            .map_err(|e| invalid(&format!("cannot build an HTTP client: {e}")))?;
+        let http = builder.build().map_err(|e| invalid(&format!("cannot build an HTTP client: {e}")))?;
         Ok(Self { http, base, shown })
     }
 
@@ -95,11 +90,7 @@ impl Client {
 
     /// `POST /v1/run`, streamed: `on_event` sees each stdout and stderr chunk as
     /// the command writes it, then the final result, which is returned.
-    pub async fn run_stream(
-        &self,
-        req: &RunRequest,
-        on_event: impl FnMut(&StreamEvent),
-    ) -> Result<ExecResult> {
+    pub async fn run_stream(&self, req: &RunRequest, on_event: impl FnMut(&StreamEvent)) -> Result<ExecResult> {
         let rb = self.http.post(self.url(&["v1", "run"])).json(req);
         self.call_stream(rb, "POST /v1/run", on_event).await
     }
@@ -133,10 +124,7 @@ impl Client {
 
     /// `POST /v1/sandboxes/{id}/exec`: runs a command in a persistent sandbox.
     pub async fn exec(&self, id: &str, req: &ExecRequest) -> Result<ExecResult> {
-        let rb = self
-            .http
-            .post(self.url(&["v1", "sandboxes", id, "exec"]))
-            .json(req);
+        let rb = self.http.post(self.url(&["v1", "sandboxes", id, "exec"])).json(req);
         self.call_json(rb, "POST /v1/sandboxes/{id}/exec").await
     }
 
@@ -147,12 +135,8 @@ impl Client {
         req: &ExecRequest,
         on_event: impl FnMut(&StreamEvent),
     ) -> Result<ExecResult> {
-        let rb = self
-            .http
-            .post(self.url(&["v1", "sandboxes", id, "exec"]))
-            .json(req);
-        self.call_stream(rb, "POST /v1/sandboxes/{id}/exec", on_event)
-            .await
+        let rb = self.http.post(self.url(&["v1", "sandboxes", id, "exec"])).json(req);
+        self.call_stream(rb, "POST /v1/sandboxes/{id}/exec", on_event).await
     }
 
     /// `PUT /v1/sandboxes/{id}/files?path=…`: writes a file (mode default 0o644).
@@ -178,10 +162,7 @@ impl Client {
 
     /// `GET /v1/sandboxes/{id}/files?path=…`: a file's bytes or a directory's listing.
     pub async fn get_file(&self, id: &str, path: &str) -> Result<FileContent> {
-        let rb = self
-            .http
-            .get(self.url(&["v1", "sandboxes", id, "files"]))
-            .query(&[("path", path)]);
+        let rb = self.http.get(self.url(&["v1", "sandboxes", id, "files"])).query(&[("path", path)]);
         let resp = self.send(rb).await?;
         let is_json = content_type(&resp).is_some_and(|ct| ct == JSON);
         let body = resp.bytes().await.map_err(|e| self.transport(e))?;
@@ -195,12 +176,8 @@ impl Client {
 
     /// `GET /v1/sandboxes/{id}/files?path=…&list=true`: a directory's listing.
     pub async fn list_files(&self, id: &str, path: &str) -> Result<FileList> {
-        let rb = self
-            .http
-            .get(self.url(&["v1", "sandboxes", id, "files"]))
-            .query(&[("path", path), ("list", "true")]);
-        self.call_json(rb, "GET /v1/sandboxes/{id}/files?list=true")
-            .await
+        let rb = self.http.get(self.url(&["v1", "sandboxes", id, "files"])).query(&[("path", path), ("list", "true")]);
+        self.call_json(rb, "GET /v1/sandboxes/{id}/files?list=true").await
     }
 
     /// `GET /v1/status`.
@@ -259,10 +236,7 @@ impl Client {
             return Ok(result);
         }
         let broken = |e: reqwest::Error| {
-            ClientError::Stream(format!(
-                "the connection broke off before the result ({})",
-                chain(&e)
-            ))
+            ClientError::Stream(format!("the connection broke off before the result ({})", chain(&e)))
         };
         read_events(resp.bytes_stream(), status, broken, &mut on_event).await
     }
@@ -319,11 +293,7 @@ where
 }
 
 /// Handles one line; `Some` when it carried the final result.
-fn handle_line(
-    line: &[u8],
-    status: u16,
-    on_event: &mut impl FnMut(&StreamEvent),
-) -> Result<Option<ExecResult>> {
+fn handle_line(line: &[u8], status: u16, on_event: &mut impl FnMut(&StreamEvent)) -> Result<Option<ExecResult>> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -335,11 +305,7 @@ fn handle_line(
     match event {
         StreamEvent::Stdout { .. } | StreamEvent::Stderr { .. } => Ok(None),
         StreamEvent::Result(result) => Ok(Some(result)),
-        StreamEvent::Error { error } => Err(ClientError::Api {
-            status,
-            code: error.code,
-            message: error.message,
-        }),
+        StreamEvent::Error { error } => Err(ClientError::Api { status, code: error.code, message: error.message }),
     }
 }
 
@@ -352,10 +318,7 @@ async fn drain<S: Stream + Unpin>(mut body: S) {
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
-    serde_json::from_slice(body).map_err(|source| ClientError::Decode {
-        what: what.to_owned(),
-        source,
-    })
+    serde_json::from_slice(body).map_err(|source| ClientError::Decode { what: what.to_owned(), source })
 }
 
 /// The media type of an answer, without parameters, lowercased.
@@ -367,10 +330,7 @@ fn content_type(resp: &Response) -> Option<String> {
 
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -381,25 +341,16 @@ mod tests {
 
     use super::*;
 
-    fn chunks(
-        parts: &[&str],
-    ) -> impl Stream<Item = std::result::Result<Bytes, Infallible>> + Unpin {
-        let owned: Vec<_> = parts
-            .iter()
-            .map(|p| Ok(Bytes::copy_from_slice(p.as_bytes())))
-            .collect();
+    fn chunks(parts: &[&str]) -> impl Stream<Item = std::result::Result<Bytes, Infallible>> + Unpin {
+        let owned: Vec<_> = parts.iter().map(|p| Ok(Bytes::copy_from_slice(p.as_bytes()))).collect();
         stream::iter(owned)
     }
 
     async fn read(parts: &[&str]) -> (Result<ExecResult>, Vec<StreamEvent>) {
         let mut seen = Vec::new();
-        let res = read_events(
-            chunks(parts),
-            200,
-            |e: Infallible| match e {},
-            &mut |ev: &StreamEvent| seen.push(ev.clone()),
-        )
-        .await;
+        let res =
+            read_events(chunks(parts), 200, |e: Infallible| match e {}, &mut |ev: &StreamEvent| seen.push(ev.clone()))
+                .await;
         (res, seen)
     }
 
@@ -418,28 +369,15 @@ mod tests {
         assert_eq!(result.exit_code, Some(3));
         assert_eq!(result.execution_id, "ex_1");
         assert_eq!(seen.len(), 3);
-        assert_eq!(
-            seen[0],
-            StreamEvent::Stdout {
-                data: "hello\n".into()
-            }
-        );
-        assert_eq!(
-            seen[1],
-            StreamEvent::Stderr {
-                data: "oops".into()
-            }
-        );
+        assert_eq!(seen[0], StreamEvent::Stdout { data: "hello\n".into() });
+        assert_eq!(seen[1], StreamEvent::Stderr { data: "oops".into() });
         assert!(matches!(seen[2], StreamEvent::Result(_)));
     }
 
     #[tokio::test]
     async fn result_without_trailing_newline_is_accepted() {
-        let line = serde_json::to_string(&StreamEvent::Result(ExecResult {
-            exit_code: Some(0),
-            ..Default::default()
-        }))
-        .unwrap();
+        let line = serde_json::to_string(&StreamEvent::Result(ExecResult { exit_code: Some(0), ..Default::default() }))
+            .unwrap();
         let (res, _) = read(&[&line]).await;
         assert_eq!(res.unwrap().exit_code, Some(0));
     }
@@ -458,11 +396,7 @@ mod tests {
         ])
         .await;
         match res {
-            Err(ClientError::Api {
-                status,
-                code,
-                message,
-            }) => {
+            Err(ClientError::Api { status, code, message }) => {
                 assert_eq!(status, 200);
                 assert_eq!(code, "capacity_exhausted");
                 assert_eq!(message, "too many sandboxes");
@@ -484,25 +418,16 @@ mod tests {
         let c = Client::new("http://127.0.0.1:7070/prefix/").unwrap();
         assert_eq!(c.base_url(), "http://127.0.0.1:7070/prefix");
         let u = c.url(&["v1", "sandboxes", "a/b?c", "files"]);
-        assert_eq!(
-            u.as_str(),
-            "http://127.0.0.1:7070/prefix/v1/sandboxes/a%2Fb%3Fc/files"
-        );
+        assert_eq!(u.as_str(), "http://127.0.0.1:7070/prefix/v1/sandboxes/a%2Fb%3Fc/files");
         let plain = Client::new(DEFAULT_URL).unwrap();
-        assert_eq!(
-            plain.url(&["v1", "run"]).as_str(),
-            "http://127.0.0.1:7070/v1/run"
-        );
+        assert_eq!(plain.url(&["v1", "run"]).as_str(), "http://127.0.0.1:7070/v1/run");
     }
 
     #[test]
     fn bad_urls_are_refused() {
         for bad in ["", "127.0.0.1:7070", "ftp://host/", "not a url"] {
             let err = Client::new(bad).expect_err(bad);
-            assert!(
-                matches!(err, ClientError::InvalidUrl { .. }),
-                "{bad}: {err:?}"
-            );
+            assert!(matches!(err, ClientError::InvalidUrl { .. }), "{bad}: {err:?}");
         }
     }
 

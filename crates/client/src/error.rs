@@ -16,11 +16,7 @@ pub enum ClientError {
     /// a streamed run ended with an `error` event (then `status` is the status
     /// of the streamed answer, normally 200).
     #[error("{message} ({code})")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Api { status: u16, code: String, message: String },
     /// No connection could be made to the server.
     #[error(
         "cannot connect to the SuperServer at {url} ({}): start it with `superserver serve`, \
@@ -33,10 +29,7 @@ pub enum ClientError {
     InvalidUrl { url: String, reason: String },
     /// The server's answer was not the JSON the API promises.
     #[error("unexpected answer from the server to {what}: {source}")]
-    Decode {
-        what: String,
-        source: serde_json::Error,
-    },
+    Decode { what: String, source: serde_json::Error },
     /// A streamed run or exec broke off or was malformed.
     #[error("broken event stream from the server: {0}")]
     Stream(String),
@@ -70,11 +63,7 @@ impl ClientError {
 /// `http_<status>` and whose message is the body text or the status reason.
 pub(crate) fn api_error(status: u16, reason: Option<&str>, body: &[u8]) -> ClientError {
     if let Ok(parsed) = serde_json::from_slice::<ErrorResponse>(body) {
-        return ClientError::Api {
-            status,
-            code: parsed.error.code,
-            message: parsed.error.message,
-        };
+        return ClientError::Api { status, code: parsed.error.code, message: parsed.error.message };
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -88,11 +77,7 @@ pub(crate) fn api_error(status: u16, reason: Option<&str>, body: &[u8]) -> Clien
         }
         format!("HTTP {status}: {short}")
     };
-    ClientError::Api {
-        status,
-        code: format!("http_{status}"),
-        message,
-    }
+    ClientError::Api { status, code: format!("http_{status}"), message }
 }
 
 /// The innermost error of a chain, e.g. "Connection refused (os error 111)".
@@ -122,14 +107,11 @@ mod tests {
 
     #[test]
     fn decodes_error_body() {
-        let body = br#"{"error":{"code":"sandbox_not_found","message":"no sandbox sb_1; list them with GET /v1/sandboxes"}}"#;
+        let body =
+            br#"{"error":{"code":"sandbox_not_found","message":"no sandbox sb_1; list them with GET /v1/sandboxes"}}"#;
         let err = api_error(404, Some("Not Found"), body);
         match &err {
-            ClientError::Api {
-                status,
-                code,
-                message,
-            } => {
+            ClientError::Api { status, code, message } => {
                 assert_eq!(*status, 404);
                 assert_eq!(code, "sandbox_not_found");
                 assert!(message.starts_with("no sandbox sb_1"));
@@ -138,21 +120,14 @@ mod tests {
         }
         assert_eq!(err.code(), Some("sandbox_not_found"));
         assert_eq!(err.status(), Some(404));
-        assert_eq!(
-            err.to_string(),
-            "no sandbox sb_1; list them with GET /v1/sandboxes (sandbox_not_found)"
-        );
+        assert_eq!(err.to_string(), "no sandbox sb_1; list them with GET /v1/sandboxes (sandbox_not_found)");
     }
 
     #[test]
     fn non_json_error_body_keeps_text() {
         let err = api_error(502, Some("Bad Gateway"), b"<html>upstream down</html>\n");
         match err {
-            ClientError::Api {
-                status,
-                code,
-                message,
-            } => {
+            ClientError::Api { status, code, message } => {
                 assert_eq!(status, 502);
                 assert_eq!(code, "http_502");
                 assert_eq!(message, "HTTP 502: <html>upstream down</html>");

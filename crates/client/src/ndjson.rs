@@ -67,9 +67,7 @@ mod tests {
     use super::*;
 
     fn drain(s: &mut LineSplitter) -> Vec<String> {
-        std::iter::from_fn(|| s.next_line())
-            .map(|l| String::from_utf8(l.to_vec()).unwrap())
-            .collect()
+        std::iter::from_fn(|| s.next_line()).map(|l| String::from_utf8(l.to_vec()).unwrap()).collect()
     }
 
     #[test]

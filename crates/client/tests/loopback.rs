@@ -13,9 +13,7 @@ use tokio::task::JoinHandle;
 /// Serves one connection: reads one request, writes `parts` with a pause
 /// between them, closes. Yields the request as text.
 async fn serve_once(parts: Vec<Vec<u8>>) -> (String, JoinHandle<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
     let url = format!("http://{addr}");
     let task = tokio::spawn(async move {
@@ -96,53 +94,27 @@ async fn streamed_run_over_chunked_encoding() {
     ];
     let (url, server) = serve_once(parts).await;
     let client = Client::new(&url).unwrap();
-    let req = RunRequest {
-        command: vec!["sh".into(), "-c".into(), "echo a; echo b".into()],
-        ..Default::default()
-    };
+    let req = RunRequest { command: vec!["sh".into(), "-c".into(), "echo a; echo b".into()], ..Default::default() };
     let mut seen = Vec::new();
-    let res = client
-        .run_stream(&req, |ev| seen.push(ev.clone()))
-        .await
-        .unwrap();
+    let res = client.run_stream(&req, |ev| seen.push(ev.clone())).await.unwrap();
     assert_eq!(res.exit_code, Some(0));
     assert_eq!(res.stdout, "a\nb\n");
-    assert_eq!(
-        &seen[..2],
-        &[
-            StreamEvent::Stdout { data: "a\n".into() },
-            StreamEvent::Stdout { data: "b\n".into() }
-        ]
-    );
+    assert_eq!(&seen[..2], &[StreamEvent::Stdout { data: "a\n".into() }, StreamEvent::Stdout { data: "b\n".into() }]);
     assert_eq!(seen.len(), 3);
 
     let sent = server.await.unwrap();
     assert!(sent.starts_with("POST /v1/run HTTP/1.1\r\n"), "{sent}");
-    assert!(
-        sent.to_lowercase().contains("accept: application/x-ndjson"),
-        "{sent}"
-    );
-    assert!(
-        sent.contains(r#""command":["sh","-c","echo a; echo b"]"#),
-        "{sent}"
-    );
+    assert!(sent.to_lowercase().contains("accept: application/x-ndjson"), "{sent}");
+    assert!(sent.contains(r#""command":["sh","-c","echo a; echo b"]"#), "{sent}");
 }
 
 #[tokio::test]
 async fn error_body_becomes_api_error() {
     let body = br#"{"error":{"code":"sandbox_not_found","message":"no sandbox sb_x"}}"#;
     let (url, server) = serve_once(vec![response("404 Not Found", "application/json", body)]).await;
-    let err = Client::new(&url)
-        .unwrap()
-        .exec("sb_x", &ExecRequest::default())
-        .await
-        .unwrap_err();
+    let err = Client::new(&url).unwrap().exec("sb_x", &ExecRequest::default()).await.unwrap_err();
     match err {
-        ClientError::Api {
-            status,
-            code,
-            message,
-        } => {
+        ClientError::Api { status, code, message } => {
             assert_eq!((status, code.as_str()), (404, "sandbox_not_found"));
             assert_eq!(message, "no sandbox sb_x");
         }
@@ -154,39 +126,16 @@ async fn error_body_becomes_api_error() {
 
 #[tokio::test]
 async fn file_bodies_and_listings() {
-    let (url, server) = serve_once(vec![response(
-        "200 OK",
-        "application/octet-stream",
-        b"\x00\xffraw",
-    )])
-    .await;
-    let got = Client::new(&url)
-        .unwrap()
-        .get_file("sb_1", "out dir/a&b.bin")
-        .await
-        .unwrap();
-    assert_eq!(
-        got,
-        FileContent::File(bytes::Bytes::from_static(b"\x00\xffraw"))
-    );
+    let (url, server) = serve_once(vec![response("200 OK", "application/octet-stream", b"\x00\xffraw")]).await;
+    let got = Client::new(&url).unwrap().get_file("sb_1", "out dir/a&b.bin").await.unwrap();
+    assert_eq!(got, FileContent::File(bytes::Bytes::from_static(b"\x00\xffraw")));
     let sent = server.await.unwrap();
-    assert!(
-        sent.starts_with("GET /v1/sandboxes/sb_1/files?path=out+dir%2Fa%26b.bin "),
-        "{sent}"
-    );
+    assert!(sent.starts_with("GET /v1/sandboxes/sb_1/files?path=out+dir%2Fa%26b.bin "), "{sent}");
 
-    let listing = br#"{"path":"/workspace","entries":[{"name":"a","kind":"file","size":1,"mode":420,"modified_ms":0}]}"#;
-    let (url, _server) = serve_once(vec![response(
-        "200 OK",
-        "application/json; charset=utf-8",
-        listing,
-    )])
-    .await;
-    let got = Client::new(&url)
-        .unwrap()
-        .get_file("sb_1", "/workspace")
-        .await
-        .unwrap();
+    let listing =
+        br#"{"path":"/workspace","entries":[{"name":"a","kind":"file","size":1,"mode":420,"modified_ms":0}]}"#;
+    let (url, _server) = serve_once(vec![response("200 OK", "application/json; charset=utf-8", listing)]).await;
+    let got = Client::new(&url).unwrap().get_file("sb_1", "/workspace").await.unwrap();
     let FileContent::Dir(list) = got else {
         panic!("expected a listing, got {got:?}");
     };
@@ -195,22 +144,12 @@ async fn file_bodies_and_listings() {
 
 #[tokio::test]
 async fn put_file_sends_octal_mode() {
-    let (url, server) = serve_once(vec![response(
-        "201 Created",
-        "application/json",
-        br#"{"path":"/workspace/run.sh","size":9}"#,
-    )])
-    .await;
-    let written = Client::new(&url)
-        .unwrap()
-        .put_file("sb_1", "run.sh", &b"#!/bin/sh"[..], Some(0o755))
-        .await
-        .unwrap();
+    let (url, server) =
+        serve_once(vec![response("201 Created", "application/json", br#"{"path":"/workspace/run.sh","size":9}"#)])
+            .await;
+    let written = Client::new(&url).unwrap().put_file("sb_1", "run.sh", &b"#!/bin/sh"[..], Some(0o755)).await.unwrap();
     assert_eq!(written.size, 9);
     let sent = server.await.unwrap();
-    assert!(
-        sent.starts_with("PUT /v1/sandboxes/sb_1/files?path=run.sh&mode=755 "),
-        "{sent}"
-    );
+    assert!(sent.starts_with("PUT /v1/sandboxes/sb_1/files?path=run.sh&mode=755 "), "{sent}");
     assert!(sent.ends_with("\r\n\r\n#!/bin/sh"), "{sent}");
 }

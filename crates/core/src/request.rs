@@ -159,7 +159,11 @@ pub fn result(out: &ExecOutput, sandbox_id: &str, execution_id: &str) -> ExecRes
         stderr_bytes: r.stderr_total,
         timed_out: r.timed_out,
         oom_killed: out.oom_killed,
-        duration_ms: if r.duration_us > 0 { r.duration_us as f64 / 1000.0 } else { out.duration.as_secs_f64() * 1000.0 },
+        duration_ms: if r.duration_us > 0 {
+            r.duration_us as f64 / 1000.0
+        } else {
+            out.duration.as_secs_f64() * 1000.0
+        },
         cpu_ms: r.cpu_us as f64 / 1000.0,
         peak_memory_bytes: r.max_rss_bytes,
         error: r.error.clone(),

@@ -74,8 +74,9 @@ impl Service {
         cfg.validate()?;
         std::fs::create_dir_all(&cfg.data_dir)
             .map_err(|e| CoreError::Config(format!("cannot create data dir {}: {e}", cfg.data_dir.display())))?;
-        let instance = ids::instance_id(&cfg.data_dir)
-            .map_err(|e| CoreError::Config(format!("cannot read the instance id in {}: {e}", cfg.data_dir.display())))?;
+        let instance = ids::instance_id(&cfg.data_dir).map_err(|e| {
+            CoreError::Config(format!("cannot read the instance id in {}: {e}", cfg.data_dir.display()))
+        })?;
         let store = Store::open(&cfg.data_dir)?;
         let rt_cfg = RuntimeConfig {
             run_dir: cfg.data_dir.join("run"),
@@ -184,8 +185,7 @@ impl Service {
             let now = now_ms();
             let expired: Vec<Arc<Live>> = {
                 let mut live = self.lock_live();
-                let ids: Vec<String> =
-                    live.values().filter(|l| l.expires_at_ms <= now).map(|l| l.id.clone()).collect();
+                let ids: Vec<String> = live.values().filter(|l| l.expires_at_ms <= now).map(|l| l.id.clone()).collect();
                 ids.iter().filter_map(|id| live.remove(id)).collect()
             };
             for l in expired {

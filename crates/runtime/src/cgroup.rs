@@ -185,8 +185,9 @@ impl SandboxCgroup {
 
     fn write(&self, controller: &str, name: &str, value: &str) -> io::Result<()> {
         match self.file(controller, name) {
-            Some(p) => fs::write(&p, value)
-                .map_err(|e| io::Error::new(e.kind(), format!("write {}: {e}", p.display()))),
+            Some(p) => {
+                fs::write(&p, value).map_err(|e| io::Error::new(e.kind(), format!("write {}: {e}", p.display())))
+            }
             None => Ok(()),
         }
     }
@@ -221,11 +222,8 @@ impl SandboxCgroup {
 
     /// Number of OOM kills in the group so far.
     pub fn oom_kills(&self) -> u64 {
-        let (ctl, file, key) = if self.v2 {
-            ("", "memory.events", "oom_kill ")
-        } else {
-            ("memory", "memory.oom_control", "oom_kill ")
-        };
+        let (ctl, file, key) =
+            if self.v2 { ("", "memory.events", "oom_kill ") } else { ("memory", "memory.oom_control", "oom_kill ") };
         self.read(ctl, file)
             .and_then(|s| s.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok())))
             .unwrap_or(0)

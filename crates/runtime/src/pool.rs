@@ -103,7 +103,13 @@ impl Pool {
         if cfg.size > 0 {
             profiles.insert(
                 (cfg.default_image.clone(), cfg.default_limits),
-                Profile { ready: VecDeque::new(), creating: 0, target: cfg.size, last_used: Instant::now(), pinned: true },
+                Profile {
+                    ready: VecDeque::new(),
+                    creating: 0,
+                    target: cfg.size,
+                    last_used: Instant::now(),
+                    pinned: true,
+                },
             );
         }
         let pool = Self {

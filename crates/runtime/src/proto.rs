@@ -32,11 +32,24 @@ pub enum ToInit {
     /// Start a command; the frame's data is its stdin.
     Exec(ExecSpec),
     /// Kill a running command's processes.
-    Kill { id: u32 },
+    Kill {
+        id: u32,
+    },
     /// Write a file; the frame's data is the content.
-    WriteFile { req: u32, path: String, mode: u32 },
-    ReadFile { req: u32, path: String, max_bytes: u64 },
-    ListDir { req: u32, path: String },
+    WriteFile {
+        req: u32,
+        path: String,
+        mode: u32,
+    },
+    ReadFile {
+        req: u32,
+        path: String,
+        max_bytes: u64,
+    },
+    ListDir {
+        req: u32,
+        path: String,
+    },
 }
 
 /// How a command ended, as the init saw it.
@@ -73,16 +86,36 @@ pub enum FileErrorKind {
 /// Init → server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum FromInit {
-    Ready { landlock: String },
-    SetupFailed { message: String },
+    Ready {
+        landlock: String,
+    },
+    SetupFailed {
+        message: String,
+    },
     /// Output chunk of command `id`; stream 1 = stdout, 2 = stderr; data = bytes.
-    Output { id: u32, stream: u8 },
+    Output {
+        id: u32,
+        stream: u8,
+    },
     Exited(ExitReport),
-    FileWritten { req: u32, size: u64 },
+    FileWritten {
+        req: u32,
+        size: u64,
+    },
     /// Content of a file; data = bytes.
-    FileData { req: u32 },
-    Listing { req: u32, path: String, entries: Vec<FileEntry> },
-    FileError { req: u32, kind: FileErrorKind, message: String },
+    FileData {
+        req: u32,
+    },
+    Listing {
+        req: u32,
+        path: String,
+        entries: Vec<FileEntry>,
+    },
+    FileError {
+        req: u32,
+        kind: FileErrorKind,
+        message: String,
+    },
 }
 
 /// Encodes one frame.

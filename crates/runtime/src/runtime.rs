@@ -97,14 +97,18 @@ impl Runtime {
             ));
         }
         std::fs::create_dir_all(cfg.run_dir.join("root"))?;
-        let cgroups = Cgroups::detect(&cfg.cgroup_parent)
-            .map_err(|e| RuntimeError::Unavailable(format!("cgroups: {e}")))?;
+        let cgroups =
+            Cgroups::detect(&cfg.cgroup_parent).map_err(|e| RuntimeError::Unavailable(format!("cgroups: {e}")))?;
         let max_slots = ((u64::from(u32::MAX) - u64::from(cfg.id_base)) / u64::from(IDS_PER_SANDBOX)) as u32;
         let max = max_slots.min(cfg.max_sandboxes as u32);
         let zygote = Zygote::start(&cfg.helper_exe, &cfg.helper_args)?;
         let landlock = {
             let abi = sys::landlock_abi();
-            if abi < 1 { "unavailable".to_string() } else { format!("abi {abi}") }
+            if abi < 1 {
+                "unavailable".to_string()
+            } else {
+                format!("abi {abi}")
+            }
         };
         let rt = Self {
             inner: Arc::new(Inner {
@@ -159,10 +163,7 @@ impl Runtime {
         features.insert("cgroup".into(), self.inner.cgroups.version().into());
         features.insert("landlock".into(), self.inner.landlock.clone());
         features.insert("seccomp".into(), "filter (deny-list, arch-checked)".into());
-        features.insert(
-            "namespaces".into(),
-            "user, mount, pid, network, ipc, uts, cgroup".into(),
-        );
+        features.insert("namespaces".into(), "user, mount, pid, network, ipc, uts, cgroup".into());
         features.insert("network".into(), "none (loopback only)".into());
         BackendStatus { name: "native".into(), available: self.healthy(), features }
     }
@@ -233,7 +234,8 @@ impl Runtime {
             }
         };
         let timeout = self.inner.cfg.setup_timeout;
-        match Sandbox::connect(id, image, limits, spawned, stream, cgroup, slot, timeout).await {
+        let parts = SandboxParts { pidfd: spawned.pidfd, cgroup, slot };
+        match Sandbox::connect(id, image, limits, spawned.pid, parts, stream, timeout).await {
             Ok(sb) => Ok(sb),
             Err((e, parts)) => {
                 self.release(parts).await;

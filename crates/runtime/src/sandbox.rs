@@ -175,35 +175,29 @@ impl Sandbox {
         id: String,
         image: Image,
         limits: EffectiveLimits,
-        spawned: crate::zygote::Spawned,
+        pid: i32,
+        parts: SandboxParts,
         ctrl: UnixStream,
-        cgroup: SandboxCgroup,
-        slot: u32,
         setup_timeout: Duration,
     ) -> std::result::Result<Self, (RuntimeError, SandboxParts)> {
         let (conn, mut reader) = Conn::start(ctrl);
-        let parts = |pidfd| SandboxParts { pidfd, cgroup: cgroup.clone(), slot };
         let first = tokio::time::timeout(setup_timeout, proto::read_frame::<_, FromInit>(&mut reader)).await;
         let landlock = match first {
             Ok(Ok(Some((FromInit::Ready { landlock }, _)))) => landlock,
-            Ok(Ok(Some((FromInit::SetupFailed { message }, _)))) => {
-                return Err((RuntimeError::Setup(message), parts(spawned.pidfd)))
-            }
-            Ok(Ok(_)) | Ok(Err(_)) => {
-                return Err((RuntimeError::Setup("the init exited during setup".into()), parts(spawned.pidfd)))
-            }
-            Err(_) => return Err((RuntimeError::SetupTimeout(setup_timeout), parts(spawned.pidfd))),
+            Ok(Ok(Some((FromInit::SetupFailed { message }, _)))) => return Err((RuntimeError::Setup(message), parts)),
+            Ok(Ok(_)) | Ok(Err(_)) => return Err((RuntimeError::Setup("the init exited during setup".into()), parts)),
+            Err(_) => return Err((RuntimeError::SetupTimeout(setup_timeout), parts)),
         };
         conn.spawn_reader(reader);
         Ok(Self {
             id,
             image,
             limits,
-            pid: spawned.pid,
+            pid,
             created: Instant::now(),
-            pidfd: spawned.pidfd,
-            cgroup,
-            slot,
+            pidfd: parts.pidfd,
+            cgroup: parts.cgroup,
+            slot: parts.slot,
             landlock,
             conn,
             used: AtomicBool::new(false),

@@ -9,7 +9,7 @@
 use crate::sys::SockFilter;
 
 // Classic BPF opcodes (linux/bpf_common.h).
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
 const BPF_JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 const BPF_JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
 const BPF_JSET_K: u16 = 0x05 | 0x40; // BPF_JMP | BPF_JSET | BPF_K
@@ -191,10 +191,7 @@ mod tests {
         assert_eq!(run(&p, AUDIT_ARCH, clone, threads), SECCOMP_RET_ALLOW);
         assert_eq!(run(&p, AUDIT_ARCH, clone, libc::CLONE_NEWUSER as u64), EPERM);
         assert_eq!(run(&p, AUDIT_ARCH, clone, libc::CLONE_NEWNET as u64 | 17), EPERM);
-        assert_eq!(
-            run(&p, AUDIT_ARCH, libc::SYS_clone3 as u32, 0),
-            SECCOMP_RET_ERRNO | libc::ENOSYS as u32
-        );
+        assert_eq!(run(&p, AUDIT_ARCH, libc::SYS_clone3 as u32, 0), SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
     }
 
     #[cfg(target_arch = "x86_64")]

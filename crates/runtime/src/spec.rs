@@ -45,9 +45,7 @@ impl Image {
             }
             return Ok(Self::Dir(p));
         }
-        Err(RuntimeError::InvalidImage(format!(
-            "unknown image `{s}`: use `host` or `dir:/path/to/rootfs`"
-        )))
+        Err(RuntimeError::InvalidImage(format!("unknown image `{s}`: use `host` or `dir:/path/to/rootfs`")))
     }
 
     pub fn name(&self) -> String {

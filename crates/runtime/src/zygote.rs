@@ -38,8 +38,12 @@ struct SpawnRequest {
 #[derive(Debug, Serialize, Deserialize)]
 enum SpawnReply {
     /// Carries the child's pidfd.
-    Spawned { pid: i32 },
-    Failed { message: String },
+    Spawned {
+        pid: i32,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 /// Entry point of the `__zygote` hidden subcommand. Never returns.
@@ -66,7 +70,8 @@ pub fn main() -> ! {
     };
     let mut buf = vec![0u8; MAX_MSG];
     loop {
-        let mut fds = [sys::poll_entry(sock.as_raw_fd(), sys::POLLIN), sys::poll_entry(sigchld.as_raw_fd(), sys::POLLIN)];
+        let mut fds =
+            [sys::poll_entry(sock.as_raw_fd(), sys::POLLIN), sys::poll_entry(sigchld.as_raw_fd(), sys::POLLIN)];
         if sys::poll(&mut fds, -1).is_err() {
             continue;
         }

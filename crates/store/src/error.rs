@@ -97,10 +97,7 @@ mod tests {
     use super::*;
 
     fn failure(code: i32) -> StoreError {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(code),
-            None,
-        ))
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None))
     }
 
     #[test]
@@ -120,9 +117,6 @@ mod tests {
     #[test]
     fn schema_too_new_says_what_to_do() {
         let msg = StoreError::SchemaTooNew { found: 7, known: 1 }.to_string();
-        assert!(
-            msg.contains('7') && msg.contains("newer superserver"),
-            "{msg}"
-        );
+        assert!(msg.contains('7') && msg.contains("newer superserver"), "{msg}");
     }
 }

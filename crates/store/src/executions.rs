@@ -4,8 +4,7 @@ use rusqlite::{params, Connection};
 
 use crate::error::{Result, StoreError};
 use crate::records::{
-    count_to_sql, execution_from_row, limit_to_sql, query_all, ExecutionRecord, SandboxRecord,
-    EXECUTION_COLUMNS,
+    count_to_sql, execution_from_row, limit_to_sql, query_all, ExecutionRecord, SandboxRecord, EXECUTION_COLUMNS,
 };
 use crate::sandboxes;
 use crate::store::Store;
@@ -19,11 +18,7 @@ impl Store {
 
     /// The hot path of a one-shot run: its sandbox and its execution, both or
     /// neither, in one commit.
-    pub async fn record_oneshot(
-        &self,
-        sandbox: SandboxRecord,
-        exec: ExecutionRecord,
-    ) -> Result<()> {
+    pub async fn record_oneshot(&self, sandbox: SandboxRecord, exec: ExecutionRecord) -> Result<()> {
         self.write(move |c| {
             sandboxes::insert(c, &sandbox)?;
             insert(c, &exec)
@@ -32,21 +27,10 @@ impl Store {
     }
 
     /// Up to `limit` executions of a sandbox, newest first.
-    pub async fn list_executions(
-        &self,
-        sandbox_id: &str,
-        limit: usize,
-    ) -> Result<Vec<ExecutionRecord>> {
+    pub async fn list_executions(&self, sandbox_id: &str, limit: usize) -> Result<Vec<ExecutionRecord>> {
         let sandbox_id = sandbox_id.to_owned();
-        self.read(move |c| {
-            query_all(
-                c,
-                &list_sql(),
-                params![sandbox_id, limit_to_sql(limit)],
-                execution_from_row,
-            )
-        })
-        .await
+        self.read(move |c| query_all(c, &list_sql(), params![sandbox_id, limit_to_sql(limit)], execution_from_row))
+            .await
     }
 
     /// Executions recorded, over all sandboxes.
@@ -105,10 +89,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::migrate::migrate(&mut conn, 0).unwrap();
         let plan = crate::records::tests::query_plan(&conn, &list_sql());
-        assert!(
-            plan.iter().any(|p| p.contains("executions_by_sandbox")),
-            "{plan:?}"
-        );
+        assert!(plan.iter().any(|p| p.contains("executions_by_sandbox")), "{plan:?}");
         assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
     }
 }

@@ -11,10 +11,8 @@ pub(crate) struct Migration {
 }
 
 /// Every migration this binary knows, in order. Append only.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, sql: include_str!("../migrations/0001_init.sql") }];
 
 /// The schema version this binary writes.
 pub(crate) fn known_version() -> i64 {
@@ -34,17 +32,10 @@ pub(crate) fn migrate(conn: &mut Connection, now_ms: i64) -> Result<()> {
              applied_at_ms INTEGER NOT NULL
          ) STRICT;",
     )?;
-    let current: i64 = tx.query_row(
-        "SELECT coalesce(max(version), 0) FROM schema_migrations",
-        [],
-        |r| r.get(0),
-    )?;
+    let current: i64 = tx.query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     let known = known_version();
     if current > known {
-        return Err(StoreError::SchemaTooNew {
-            found: current,
-            known,
-        });
+        return Err(StoreError::SchemaTooNew { found: current, known });
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         tx.execute_batch(m.sql)?;
@@ -90,12 +81,8 @@ mod tests {
     fn newer_schema_is_refused_untouched() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn, 1).unwrap();
-        conn.execute("INSERT INTO schema_migrations VALUES (99, 5)", [])
-            .unwrap();
+        conn.execute("INSERT INTO schema_migrations VALUES (99, 5)", []).unwrap();
         let err = migrate(&mut conn, 2).unwrap_err();
-        assert!(
-            matches!(err, StoreError::SchemaTooNew { found: 99, known } if known == known_version()),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::SchemaTooNew { found: 99, known } if known == known_version()), "{err}");
     }
 }

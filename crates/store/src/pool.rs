@@ -20,9 +20,7 @@ pub(crate) struct ReadPool {
 
 impl ReadPool {
     pub fn open(path: &Path, size: usize, busy_timeout: Duration) -> Result<Arc<Self>> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let idle = (0..size)
             .map(|_| {
                 let conn = Connection::open_with_flags(path, flags)?;
@@ -32,10 +30,7 @@ impl ReadPool {
             })
             .collect::<Result<Vec<_>>>()
             .map_err(|e| e.on_file(path))?;
-        Ok(Arc::new(Self {
-            idle: Mutex::new(idle),
-            permits: Arc::new(Semaphore::new(size)),
-        }))
+        Ok(Arc::new(Self { idle: Mutex::new(idle), permits: Arc::new(Semaphore::new(size)) }))
     }
 
     /// Run `f` on a pooled connection in a blocking task.
@@ -44,19 +39,13 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        let permit = Arc::clone(&self.permits).acquire_owned().await.map_err(|_| StoreError::Closed)?;
         let pool = Arc::clone(self);
         // The permit moves into the task: if the caller stops waiting, the
         // connection stays counted as busy until the task is done with it.
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let lease = Lease {
-                conn: pool.take(),
-                pool: &pool,
-            };
+            let lease = Lease { conn: pool.take(), pool: &pool };
             f(lease.conn.as_ref().ok_or(StoreError::Closed)?)
         });
         match task.await {
@@ -69,25 +58,16 @@ impl ReadPool {
     /// Refuse further reads and close the idle connections.
     pub fn close(&self) {
         self.permits.close();
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
     fn take(&self) -> Option<Connection> {
-        self.idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()
     }
 
     fn give_back(&self, conn: Connection) {
         if !self.permits.is_closed() {
-            self.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(conn);
+            self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
         }
     }
 }

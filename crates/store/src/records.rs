@@ -168,12 +168,10 @@ pub(crate) mod tests {
     pub(crate) fn query_plan(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let n = stmt.parameter_count();
-        stmt.query_map(rusqlite::params_from_iter(std::iter::repeat_n(0, n)), |r| {
-            r.get(3)
-        })
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap()
+        stmt.query_map(rusqlite::params_from_iter(std::iter::repeat_n(0, n)), |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
     }
 
     #[test]
@@ -195,24 +193,16 @@ pub(crate) mod tests {
             )
             .unwrap()
             .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Corrupt(ref m) if m.contains("zombie")),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::Corrupt(ref m) if m.contains("zombie")), "{err}");
     }
 
     #[test]
     fn negative_count_is_corrupt() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         let err = conn
-            .query_row("SELECT -1", [], |row| {
-                Ok(count_from_sql::<u64>(row, 0, "stdout_bytes"))
-            })
+            .query_row("SELECT -1", [], |row| Ok(count_from_sql::<u64>(row, 0, "stdout_bytes")))
             .unwrap()
             .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Corrupt(ref m) if m.contains("stdout_bytes")),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::Corrupt(ref m) if m.contains("stdout_bytes")), "{err}");
     }
 }

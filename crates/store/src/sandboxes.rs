@@ -4,9 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use superserver_wire::{SandboxKind, SandboxState};
 
 use crate::error::{Result, StoreError};
-use crate::records::{
-    count_to_sql, limit_to_sql, query_all, sandbox_from_row, SandboxRecord, SANDBOX_COLUMNS,
-};
+use crate::records::{count_to_sql, limit_to_sql, query_all, sandbox_from_row, SandboxRecord, SANDBOX_COLUMNS};
 use crate::store::Store;
 
 impl Store {
@@ -20,10 +18,7 @@ impl Store {
     pub async fn set_sandbox_pid(&self, id: &str, pid: Option<i64>) -> Result<()> {
         let id = id.to_owned();
         self.write(move |c| {
-            let changed = c.execute(
-                "UPDATE sandboxes SET host_pid = ?2 WHERE id = ?1",
-                params![id, pid],
-            )?;
+            let changed = c.execute("UPDATE sandboxes SET host_pid = ?2 WHERE id = ?1", params![id, pid])?;
             if changed == 0 {
                 return Err(StoreError::SandboxNotFound(id.clone()));
             }
@@ -35,13 +30,7 @@ impl Store {
     /// End a `running` sandbox in `state` (destroyed, expired or lost) and
     /// clear its pid. Returns whether it was running (an unknown or already
     /// ended sandbox is left alone: `false`).
-    pub async fn end_sandbox(
-        &self,
-        id: &str,
-        state: SandboxState,
-        reason: &str,
-        ended_at_ms: i64,
-    ) -> Result<bool> {
+    pub async fn end_sandbox(&self, id: &str, state: SandboxState, reason: &str, ended_at_ms: i64) -> Result<bool> {
         if state == SandboxState::Running {
             return Err(StoreError::NotAnEndState(state));
         }
@@ -63,33 +52,20 @@ impl Store {
         let id = id.to_owned();
         self.read(move |c| {
             let sql = format!("SELECT {SANDBOX_COLUMNS} FROM sandboxes WHERE id = ?1");
-            c.prepare_cached(&sql)?
-                .query_row([id], |row| Ok(sandbox_from_row(row)))
-                .optional()?
-                .transpose()
+            c.prepare_cached(&sql)?.query_row([id], |row| Ok(sandbox_from_row(row))).optional()?.transpose()
         })
         .await
     }
 
     /// Up to `limit` sandboxes, newest first: running ones only, or all.
-    pub async fn list_sandboxes(
-        &self,
-        include_ended: bool,
-        limit: usize,
-    ) -> Result<Vec<SandboxRecord>> {
-        let sql = if include_ended {
-            LIST_ALL
-        } else {
-            LIST_RUNNING
-        };
-        self.read(move |c| query_all(c, &select(sql), [limit_to_sql(limit)], sandbox_from_row))
-            .await
+    pub async fn list_sandboxes(&self, include_ended: bool, limit: usize) -> Result<Vec<SandboxRecord>> {
+        let sql = if include_ended { LIST_ALL } else { LIST_RUNNING };
+        self.read(move |c| query_all(c, &select(sql), [limit_to_sql(limit)], sandbox_from_row)).await
     }
 
     /// Every running sandbox, oldest first.
     pub async fn running_sandboxes(&self) -> Result<Vec<SandboxRecord>> {
-        self.read(|c| query_all(c, &select(RUNNING), [], sandbox_from_row))
-            .await
+        self.read(|c| query_all(c, &select(RUNNING), [], sandbox_from_row)).await
     }
 
     /// At start-up after a crash: end every `running` sandbox — persistent
@@ -112,14 +88,12 @@ impl Store {
     /// Ids of persistent sandboxes lost at or after `since_ms`, most recent
     /// first.
     pub async fn lost_sandboxes(&self, since_ms: i64) -> Result<Vec<String>> {
-        self.read(move |c| query_all(c, LOST_SINCE, [since_ms], |row| Ok(row.get(0)?)))
-            .await
+        self.read(move |c| query_all(c, LOST_SINCE, [since_ms], |row| Ok(row.get(0)?))).await
     }
 }
 
 const LIST_ALL: &str = "ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1";
-const LIST_RUNNING: &str =
-    "WHERE state = 'running' ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1";
+const LIST_RUNNING: &str = "WHERE state = 'running' ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1";
 const RUNNING: &str = "WHERE state = 'running' ORDER BY created_at_ms, rowid";
 const LOST_SINCE: &str = "SELECT id FROM sandboxes
      WHERE state = 'lost' AND kind = 'persistent' AND ended_at_ms >= ?1
@@ -178,14 +152,8 @@ mod tests {
         ];
         for sql in queries {
             let plan = crate::records::tests::query_plan(&conn, &sql);
-            assert!(
-                plan.iter().any(|p| p.contains("INDEX")),
-                "{sql}\nuses no index: {plan:?}"
-            );
-            assert!(
-                !plan.iter().any(|p| p.contains("TEMP B-TREE")),
-                "{sql}\nsorts: {plan:?}"
-            );
+            assert!(plan.iter().any(|p| p.contains("INDEX")), "{sql}\nuses no index: {plan:?}");
+            assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{sql}\nsorts: {plan:?}");
         }
     }
 }

@@ -34,9 +34,7 @@ struct Inner {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.inner.path)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("path", &self.inner.path).finish_non_exhaustive()
     }
 }
 
@@ -47,23 +45,14 @@ impl Store {
     /// Blocking: call it at start-up, before serving (or from
     /// `spawn_blocking`). Needs no runtime itself; the other methods do.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Io { path: data_dir.to_path_buf(), source })?;
         let path = data_dir.join(DB_FILE);
         let mut conn = open_writer(&path).map_err(|e| e.on_file(&path))?;
         migrate(&mut conn, now_ms()).map_err(|e| e.on_file(&path))?;
         let readers = ReadPool::open(&path, READERS, BUSY_TIMEOUT)?;
         let writer = Writer::spawn(conn)?;
         tracing::debug!(path = %path.display(), "store open");
-        Ok(Self {
-            inner: Arc::new(Inner {
-                path,
-                readers,
-                writer,
-            }),
-        })
+        Ok(Self { inner: Arc::new(Inner { path, readers, writer }) })
     }
 
     /// Path of the database file.
@@ -103,8 +92,7 @@ impl Store {
 fn open_writer(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::NoWal(mode));
     }
@@ -114,9 +102,7 @@ fn open_writer(path: &Path) -> Result<Connection> {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -134,18 +120,10 @@ mod tests {
     fn writer_connection_settings() {
         let dir = tempfile::tempdir().unwrap();
         let conn = open_writer(&dir.path().join("x.db")).unwrap();
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        let sync: i64 = conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap();
-        let fk: i64 = conn
-            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
-            .unwrap();
-        let busy: i64 = conn
-            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
-            .unwrap();
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        let busy: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(sync, 2, "synchronous must be FULL");
         assert_eq!(fk, 1);
@@ -157,10 +135,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(DB_FILE), vec![0x42; 8192]).unwrap();
         let err = Store::open(dir.path()).unwrap_err();
-        assert!(
-            matches!(err, StoreError::Corrupt(ref m) if m.contains(DB_FILE)),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::Corrupt(ref m) if m.contains(DB_FILE)), "{err}");
     }
 
     #[test]
@@ -178,13 +153,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         store.close().await;
         store.close().await;
-        assert!(matches!(
-            store.count_executions().await,
-            Err(StoreError::Closed)
-        ));
-        assert!(matches!(
-            store.write(|_| Ok(())).await,
-            Err(StoreError::Closed)
-        ));
+        assert!(matches!(store.count_executions().await, Err(StoreError::Closed)));
+        assert!(matches!(store.write(|_| Ok(())).await, Err(StoreError::Closed)));
     }
 }

@@ -63,9 +63,7 @@ where
     fn answer(self: Box<Self>) {
         // Every operation is run or failed before it is answered; `Closed` is
         // only a fallback. The caller may have gone away: nothing to do then.
-        let _ = self
-            .reply
-            .send(self.outcome.unwrap_or(Err(StoreError::Closed)));
+        let _ = self.reply.send(self.outcome.unwrap_or(Err(StoreError::Closed)));
     }
 }
 
@@ -102,11 +100,7 @@ impl Writer {
             .name("store-writer".into())
             .spawn(move || run(conn, rx, &thread_stats))
             .map_err(StoreError::Thread)?;
-        Ok(Self {
-            tx: Some(tx),
-            thread: Mutex::new(Some(thread)),
-            stats,
-        })
+        Ok(Self { tx: Some(tx), thread: Mutex::new(Some(thread)), stats })
     }
 
     /// Queue `f` and wait until the transaction that ran it is committed.
@@ -120,13 +114,7 @@ impl Writer {
     {
         let tx = self.tx.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        tx.send(Msg::Op(Box::new(Op {
-            f,
-            outcome: None,
-            reply,
-        })))
-        .await
-        .map_err(|_| StoreError::Closed)?;
+        tx.send(Msg::Op(Box::new(Op { f, outcome: None, reply }))).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -139,11 +127,7 @@ impl Writer {
                 let _ = done.await;
             }
         }
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(thread) = thread {
             match tokio::task::spawn_blocking(move || thread.join()).await {
                 Ok(Ok(())) => {}
@@ -168,11 +152,7 @@ impl Drop for Writer {
         // Closing the channel lets the thread commit what is queued and stop;
         // waiting for it makes "last handle dropped" mean "flushed".
         drop(self.tx.take());
-        let thread = self
-            .thread
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let thread = self.thread.get_mut().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(thread) = thread {
             if thread.join().is_err() {
                 tracing::error!("store writer thread panicked");
@@ -286,8 +266,7 @@ mod tests {
     fn db() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
-        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)")
-            .unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL UNIQUE)").unwrap();
         (dir, conn)
     }
 
@@ -302,24 +281,15 @@ mod tests {
         let mut answers = Vec::new();
         for &v in values {
             let (reply, answer) = oneshot::channel();
-            let op = Op {
-                f: insert(v),
-                outcome: None,
-                reply,
-            };
-            tx.try_send(Msg::Op(Box::new(op)))
-                .unwrap_or_else(|_| panic!("queue full"));
+            let op = Op { f: insert(v), outcome: None, reply };
+            tx.try_send(Msg::Op(Box::new(op))).unwrap_or_else(|_| panic!("queue full"));
             answers.push(answer);
         }
         let (ack, _done) = oneshot::channel();
-        tx.try_send(Msg::Close(ack))
-            .unwrap_or_else(|_| panic!("queue full"));
+        tx.try_send(Msg::Close(ack)).unwrap_or_else(|_| panic!("queue full"));
         let stats = Stats::default();
         run(conn, rx, &stats);
-        let results = answers
-            .into_iter()
-            .map(|mut a| a.try_recv().unwrap())
-            .collect();
+        let results = answers.into_iter().map(|mut a| a.try_recv().unwrap()).collect();
         (results, stats)
     }
 
@@ -332,9 +302,7 @@ mod tests {
         assert_eq!(stats.commits.load(Ordering::Relaxed), 1);
         assert_eq!(stats.ops.load(Ordering::Relaxed), 100);
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
+        let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 100);
     }
 
@@ -354,11 +322,7 @@ mod tests {
         let (results, stats) = run_batch(conn, &[1, 2, 2, 3]);
         assert!(matches!(results[0], Ok(1)));
         assert!(matches!(results[1], Ok(1)));
-        assert!(
-            matches!(results[2], Err(StoreError::Sqlite(_))),
-            "{:?}",
-            results[2]
-        );
+        assert!(matches!(results[2], Err(StoreError::Sqlite(_))), "{:?}", results[2]);
         assert!(matches!(results[3], Ok(1)));
         assert_eq!(stats.commits.load(Ordering::Relaxed), 1);
         let conn = Connection::open(dir.path().join("w.db")).unwrap();
@@ -396,10 +360,7 @@ mod tests {
         let other = Connection::open(dir.path().join("w.db")).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let (results, stats) = run_batch(conn, &[1, 2]);
-        assert!(
-            results.iter().all(|r| matches!(r, Err(e) if e.is_busy())),
-            "{results:?}"
-        );
+        assert!(results.iter().all(|r| matches!(r, Err(e) if e.is_busy())), "{results:?}");
         assert_eq!(stats.commits.load(Ordering::Relaxed), 0);
         other.execute_batch("ROLLBACK").unwrap();
     }

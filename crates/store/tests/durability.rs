@@ -16,14 +16,8 @@ use superserver_wire::SandboxKind;
 async fn written_then_dropped_then_reopened() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
-    store
-        .insert_sandbox(sandbox("sb_1", SandboxKind::Persistent, 1))
-        .await
-        .unwrap();
-    store
-        .insert_execution(execution("ex_1", "sb_1", 2))
-        .await
-        .unwrap();
+    store.insert_sandbox(sandbox("sb_1", SandboxKind::Persistent, 1)).await.unwrap();
+    store.insert_execution(execution("ex_1", "sb_1", 2)).await.unwrap();
     store.set_sandbox_pid("sb_1", Some(31337)).await.unwrap();
     let before = store.get_sandbox("sb_1").await.unwrap();
     let clone = store.clone();
@@ -53,10 +47,7 @@ async fn child_writes_until_killed() {
             tokio::spawn(async move {
                 for i in 0..100_000 {
                     let id = format!("sb_{w}_{i}");
-                    store
-                        .insert_sandbox(sandbox(&id, SandboxKind::Persistent, i))
-                        .await
-                        .unwrap();
+                    store.insert_sandbox(sandbox(&id, SandboxKind::Persistent, i)).await.unwrap();
                     println!("acked {id}");
                 }
             })
@@ -71,12 +62,7 @@ async fn child_writes_until_killed() {
 async fn acknowledged_writes_survive_sigkill() {
     let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_writes_until_killed",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "child_writes_until_killed", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, tmp.path())
         .stdout(Stdio::piped())
         .spawn()
@@ -97,9 +83,6 @@ async fn acknowledged_writes_survive_sigkill() {
 
     let store = Store::open(tmp.path()).unwrap();
     for id in &acked {
-        assert!(
-            store.get_sandbox(id).await.unwrap().is_some(),
-            "acknowledged {id} was lost"
-        );
+        assert!(store.get_sandbox(id).await.unwrap().is_some(), "acknowledged {id} was lost");
     }
 }

@@ -32,10 +32,7 @@ async fn concurrent_inserts_are_all_committed_and_durable() {
         task.await.unwrap().unwrap();
     }
     // Every acknowledged write is visible to readers at once…
-    assert_eq!(
-        store.list_sandboxes(true, usize::MAX).await.unwrap().len(),
-        WRITERS
-    );
+    assert_eq!(store.list_sandboxes(true, usize::MAX).await.unwrap().len(), WRITERS);
     assert_eq!(store.count_executions().await.unwrap(), WRITERS as u64);
     drop(store);
 
@@ -52,10 +49,7 @@ async fn concurrent_inserts_are_all_committed_and_durable() {
 async fn a_failing_write_fails_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
-    store
-        .insert_sandbox(sandbox("sb_1", SandboxKind::Persistent, 0))
-        .await
-        .unwrap();
+    store.insert_sandbox(sandbox("sb_1", SandboxKind::Persistent, 0)).await.unwrap();
 
     // Good executions with bad ones (unknown sandbox) in among them, all in
     // flight at once so that they share transactions. (That one failing
@@ -74,20 +68,14 @@ async fn a_failing_write_fails_alone() {
         match task.await.unwrap() {
             ("sb_1", result) => result.unwrap(),
             (_, result) => {
-                assert!(
-                    matches!(result, Err(StoreError::SandboxNotFound(_))),
-                    "{result:?}"
-                );
+                assert!(matches!(result, Err(StoreError::SandboxNotFound(_))), "{result:?}");
                 failed += 1;
             }
         }
     }
     assert_eq!(failed, 4);
     assert_eq!(store.count_executions().await.unwrap(), 196);
-    assert_eq!(
-        store.get_sandbox("sb_1").await.unwrap().unwrap().exec_count,
-        196
-    );
+    assert_eq!(store.get_sandbox("sb_1").await.unwrap().unwrap().exec_count, 196);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -98,9 +86,7 @@ async fn reads_run_alongside_writes() {
         let store = store.clone();
         tokio::spawn(async move {
             for i in 0..200 {
-                store
-                    .insert_sandbox(sandbox(&format!("sb_{i}"), SandboxKind::Persistent, i))
-                    .await?;
+                store.insert_sandbox(sandbox(&format!("sb_{i}"), SandboxKind::Persistent, i)).await?;
             }
             Ok::<_, StoreError>(())
         })
@@ -123,11 +109,9 @@ async fn close_flushes_queued_writes_then_refuses() {
     let pending: Vec<_> = (0..50)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .insert_sandbox(sandbox(&format!("sb_{i}"), SandboxKind::Oneshot, i))
-                    .await
-            })
+            tokio::spawn(
+                async move { store.insert_sandbox(sandbox(&format!("sb_{i}"), SandboxKind::Oneshot, i)).await },
+            )
         })
         .collect();
     // Let every task queue its write before closing.
@@ -141,16 +125,10 @@ async fn close_flushes_queued_writes_then_refuses() {
             Err(e) => panic!("{e}"),
         }
     }
-    let err = store
-        .insert_sandbox(sandbox("sb_late", SandboxKind::Oneshot, 0))
-        .await
-        .unwrap_err();
+    let err = store.insert_sandbox(sandbox("sb_late", SandboxKind::Oneshot, 0)).await.unwrap_err();
     assert!(matches!(err, StoreError::Closed), "{err}");
 
     // Exactly the acknowledged writes are in the database.
     let store = Store::open(tmp.path()).unwrap();
-    assert_eq!(
-        store.list_sandboxes(true, usize::MAX).await.unwrap().len(),
-        ok
-    );
+    assert_eq!(store.list_sandboxes(true, usize::MAX).await.unwrap().len(), ok);
 }

@@ -9,13 +9,8 @@ use superserver_wire::SandboxKind;
 
 fn migration_rows(dir: &std::path::Path) -> Vec<i64> {
     let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT version FROM schema_migrations ORDER BY version")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap()
+    let mut stmt = conn.prepare("SELECT version FROM schema_migrations ORDER BY version").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
 }
 
 #[tokio::test]
@@ -34,10 +29,7 @@ async fn open_creates_the_data_dir_and_database() {
 async fn reopening_applies_no_migration_twice_and_keeps_data() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
-    store
-        .insert_sandbox(common::sandbox("sb_1", SandboxKind::Persistent, 1))
-        .await
-        .unwrap();
+    store.insert_sandbox(common::sandbox("sb_1", SandboxKind::Persistent, 1)).await.unwrap();
     store.close().await;
     for _ in 0..3 {
         let store = Store::open(tmp.path()).unwrap();
@@ -54,12 +46,8 @@ async fn two_stores_on_one_database_both_work() {
     let tmp = tempfile::tempdir().unwrap();
     let a = Store::open(tmp.path()).unwrap();
     let b = Store::open(tmp.path()).unwrap();
-    a.insert_sandbox(common::sandbox("sb_a", SandboxKind::Persistent, 1))
-        .await
-        .unwrap();
-    b.insert_sandbox(common::sandbox("sb_b", SandboxKind::Persistent, 2))
-        .await
-        .unwrap();
+    a.insert_sandbox(common::sandbox("sb_a", SandboxKind::Persistent, 1)).await.unwrap();
+    b.insert_sandbox(common::sandbox("sb_b", SandboxKind::Persistent, 2)).await.unwrap();
     assert_eq!(a.list_sandboxes(true, 10).await.unwrap().len(), 2);
     assert_eq!(b.list_sandboxes(true, 10).await.unwrap().len(), 2);
     a.close().await;
@@ -72,24 +60,11 @@ fn a_newer_schema_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     drop(Store::open(tmp.path()).unwrap());
     let conn = rusqlite::Connection::open(tmp.path().join(DB_FILE)).unwrap();
-    conn.execute(
-        "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (999, 0)",
-        [],
-    )
-    .unwrap();
+    conn.execute("INSERT INTO schema_migrations (version, applied_at_ms) VALUES (999, 0)", []).unwrap();
     drop(conn);
 
     let err = Store::open(tmp.path()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::SchemaTooNew {
-                found: 999,
-                known: 1
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 999, known: 1 }), "{err}");
     assert!(err.to_string().contains("newer"), "{err}");
     // Refusing leaves the database as it was.
     assert_eq!(migration_rows(tmp.path()), vec![1, 999]);

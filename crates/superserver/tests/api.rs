@@ -52,7 +52,11 @@ async fn run_takes_stdin_env_cwd_files_and_root() {
     let r = s.run_req(RunRequest { command: argv(&["id", "-u"]), user: Some(RunAs::Root), ..Default::default() }).await;
     assert_eq!(r.stdout, "0\n");
     let r = s
-        .run_req(RunRequest { command: argv(&["cat"]), stdin_base64: Some(B64.encode([0u8, 255, 1])), ..Default::default() })
+        .run_req(RunRequest {
+            command: argv(&["cat"]),
+            stdin_base64: Some(B64.encode([0u8, 255, 1])),
+            ..Default::default()
+        })
         .await;
     assert_eq!(B64.decode(r.stdout_base64.unwrap()).unwrap(), vec![0u8, 255, 1]);
 }
@@ -144,12 +148,11 @@ async fn files_api_refuses_traversal() {
     let id = s.client.create_sandbox(&CreateSandboxRequest::default()).await.unwrap().id;
     s.exec(&id, &["ln", "-s", "/etc", "/workspace/etc-link"]).await;
     s.exec(&id, &["ln", "-s", "../../etc/passwd", "/workspace/rel-link"]).await;
-    for path in ["../etc/passwd", "/etc/passwd", "etc-link/passwd", "rel-link", "/proc/1/environ", "/workspace/../etc/hosts"] {
+    for path in
+        ["../etc/passwd", "/etc/passwd", "etc-link/passwd", "rel-link", "/proc/1/environ", "/workspace/../etc/hosts"]
+    {
         let err = s.client.get_file(&id, path).await.unwrap_err();
-        assert!(
-            matches!(err.code(), Some("path_not_allowed")),
-            "GET {path} must be refused, got {err}"
-        );
+        assert!(matches!(err.code(), Some("path_not_allowed")), "GET {path} must be refused, got {err}");
         let err = s.client.put_file(&id, path, b"x".to_vec(), None).await.unwrap_err();
         assert!(matches!(err.code(), Some("path_not_allowed")), "PUT {path} must be refused, got {err}");
     }
@@ -210,10 +213,16 @@ async fn status_metrics_and_openapi() {
     assert!(st.executions_total >= 1);
     let http = reqwest::Client::new();
     let m = http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
-    for name in ["superserver_pool_ready", "superserver_pool_hits_total", "superserver_runs_total 1", "superserver_sandbox_create_seconds_mean"] {
+    for name in [
+        "superserver_pool_ready",
+        "superserver_pool_hits_total",
+        "superserver_runs_total 1",
+        "superserver_sandbox_create_seconds_mean",
+    ] {
         assert!(m.contains(name), "missing {name} in\n{m}");
     }
-    let doc: serde_json::Value = http.get(format!("{}/v1/openapi.json", s.url)).send().await.unwrap().json().await.unwrap();
+    let doc: serde_json::Value =
+        http.get(format!("{}/v1/openapi.json", s.url)).send().await.unwrap().json().await.unwrap();
     for path in ["/v1/run", "/v1/sandboxes", "/v1/sandboxes/{id}/exec", "/v1/sandboxes/{id}/files", "/v1/status"] {
         assert!(doc["paths"][path].is_object(), "openapi lacks {path}");
     }
@@ -224,7 +233,8 @@ async fn status_metrics_and_openapi() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_expiry_destroys_the_sandbox() {
     let s = Server::start_with("[pool]\nsize = 0").await;
-    let id = s.client.create_sandbox(&CreateSandboxRequest { ttl_seconds: Some(1), ..Default::default() }).await.unwrap().id;
+    let id =
+        s.client.create_sandbox(&CreateSandboxRequest { ttl_seconds: Some(1), ..Default::default() }).await.unwrap().id;
     s.exec(&id, &["sh", "-c", "sleep 1000 & echo started"]).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {

@@ -17,9 +17,7 @@ async fn kill_9_mid_run_leaks_nothing_and_reports_lost_sandboxes() {
     // A one-shot run in flight when the server dies.
     let client = s.client.clone();
     let inflight = tokio::spawn(async move {
-        client
-            .run(&RunRequest { command: argv(&["sh", "-c", "sleep 1000 & sleep 1000"]), ..Default::default() })
-            .await
+        client.run(&RunRequest { command: argv(&["sh", "-c", "sleep 1000 & sleep 1000"]), ..Default::default() }).await
     });
     // Wait until both sandboxes have processes on the host.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -70,7 +70,11 @@ pub async fn put(
     ),
     tag = "files"
 )]
-pub async fn get(State(st): State<AppState>, Path(id): Path<String>, ApiQuery(q): ApiQuery<FileQuery>) -> ApiResult<Response> {
+pub async fn get(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<FileQuery>,
+) -> ApiResult<Response> {
     if q.mode.is_some() {
         return Err(ApiError::bad_request("mode applies to uploads only"));
     }

@@ -25,7 +25,11 @@ use crate::{stream, AppState};
     ),
     tag = "runs"
 )]
-pub async fn run(State(st): State<AppState>, headers: HeaderMap, ApiJson(req): ApiJson<RunRequest>) -> ApiResult<Response> {
+pub async fn run(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<RunRequest>,
+) -> ApiResult<Response> {
     let svc = st.svc.clone();
     stream::answer(Delivery::from_headers(&headers), move |sink| async move { svc.run(req, sink).await }).await
 }

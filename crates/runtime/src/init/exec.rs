@@ -150,7 +150,8 @@ fn child(
     argv: &[CString],
     envp: &[CString],
 ) -> std::io::Error {
-    let step = |what: &str, r: std::io::Result<()>| r.map_err(|e| std::io::Error::new(e.kind(), format!("{what}: {e}")));
+    let step =
+        |what: &str, r: std::io::Result<()>| r.map_err(|e| std::io::Error::new(e.kind(), format!("{what}: {e}")));
     let result = (|| -> std::io::Result<()> {
         sys::reset_signals();
         step("setsid", sys::setsid())?;

@@ -87,7 +87,7 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
 struct Init {
     ctrl: File,
     inbuf: FrameBuf,
-    running: Vec<Box<Running>>,
+    running: Vec<Running>,
     sigchld: OwnedFd,
     seccomp: Vec<SockFilter>,
     confine: Confinement,
@@ -169,7 +169,7 @@ impl Init {
         match msg {
             ToInit::Exec(spec) => match exec::start(&spec, data, &self.seccomp, &self.confine) {
                 Started::Running(r) => {
-                    self.running.push(r);
+                    self.running.push(*r);
                     true
                 }
                 Started::Failed(report) => self.send(&FromInit::Exited(report), b""),

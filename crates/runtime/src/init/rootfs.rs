@@ -97,11 +97,9 @@ pub fn setup(spec: &SetupSpec) -> io::Result<()> {
     std::env::set_current_dir(&root)?;
     sys::pivot_to_cwd()?;
     if host_image {
-        sys::remount_bind(Path::new("/"), MS_RDONLY | MS_NOSUID | MS_NODEV)
-            .map_err(ctx("remount / read-only"))?;
+        sys::remount_bind(Path::new("/"), MS_RDONLY | MS_NOSUID | MS_NODEV).map_err(ctx("remount / read-only"))?;
     }
-    sys::remount_bind(Path::new("/dev"), MS_RDONLY | MS_NOSUID | MS_NOEXEC)
-        .map_err(ctx("remount /dev read-only"))?;
+    sys::remount_bind(Path::new("/dev"), MS_RDONLY | MS_NOSUID | MS_NOEXEC).map_err(ctx("remount /dev read-only"))?;
     Ok(())
 }
 
@@ -155,10 +153,7 @@ fn host_root(t: &Path, hostname: &str) -> io::Result<()> {
                  nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
             ),
         ),
-        (
-            "group",
-            format!("root:x:0:\ntty:x:5:\nsandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n"),
-        ),
+        ("group", format!("root:x:0:\ntty:x:5:\nsandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")),
         ("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{hostname}\n")),
         ("hostname", format!("{hostname}\n")),
         ("resolv.conf", "# no network in this sandbox\n".to_string()),
@@ -212,17 +207,19 @@ fn dev(dev: &Path, disk_mb: u64) -> io::Result<()> {
     mkdir(&shm, 0o1777)?;
     let shm_opts = format!("size={}m,mode=1777", (disk_mb / 4).max(1));
     sys::mount(Some("tmpfs"), &shm, Some("tmpfs"), MS_NOSUID | MS_NODEV, Some(&shm_opts))?;
-    for (name, target) in
-        [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")]
-    {
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
         symlink(target, dev.join(name))?;
     }
     Ok(())
 }
 
 fn proc(proc: &Path) -> io::Result<()> {
-    sys::mount(Some("proc"), proc, Some("proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-        .map_err(ctx("mount /proc"))?;
+    sys::mount(Some("proc"), proc, Some("proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None).map_err(ctx("mount /proc"))?;
     for name in PROC_READONLY {
         let p = proc.join(name);
         if p.exists() {

@@ -48,9 +48,7 @@ pub fn become_unprivileged(as_root: bool, uid: libc::uid_t) -> io::Result<()> {
         }
     }
     // SAFETY: prctl with integer arguments.
-    check(unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    })?;
+    check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) })?;
     if as_root {
         switch_user(0, 0)?;
     } else {
@@ -116,10 +114,8 @@ pub fn install_seccomp(program: &[SockFilter]) -> io::Result<()> {
     let prog = SockFprog { len, filter: program.as_ptr() };
     // SAFETY: prog points to `len` valid instructions that outlive the call;
     // the kernel copies the program.
-    check(unsafe {
-        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const SockFprog, 0, 0)
-    })
-    .map(drop)
+    check(unsafe { libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const SockFprog, 0, 0) })
+        .map(drop)
 }
 
 /// The unprivileged uid and gid of the calling process (real ids).
@@ -139,7 +135,12 @@ pub fn landlock_abi() -> i32 {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
     // SAFETY: with a null attribute and size 0, this flag only queries the version.
     let ret = unsafe {
-        libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, LANDLOCK_CREATE_RULESET_VERSION)
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
     };
     ret as i32
 }

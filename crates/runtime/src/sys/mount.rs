@@ -5,9 +5,7 @@ use std::path::Path;
 
 use super::{check, cpath, cstr};
 
-pub use libc::{
-    MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT,
-};
+pub use libc::{MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT};
 
 /// `mount(2)`. `source`, `fstype` and `data` are optional as in C.
 pub fn mount(
@@ -24,12 +22,8 @@ pub fn mount(
     let ptr = |c: &Option<std::ffi::CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: every pointer is null or a valid NUL-terminated string that
     // outlives the call.
-    let ret = unsafe {
-        libc::mount(ptr(&source), target_c.as_ptr(), ptr(&fstype), flags, ptr(&data).cast())
-    };
-    check(ret).map(drop).map_err(|e| {
-        io::Error::new(e.kind(), format!("mount {}: {e}", target.display()))
-    })
+    let ret = unsafe { libc::mount(ptr(&source), target_c.as_ptr(), ptr(&fstype), flags, ptr(&data).cast()) };
+    check(ret).map(drop).map_err(|e| io::Error::new(e.kind(), format!("mount {}: {e}", target.display())))
 }
 
 /// Bind-mounts `source` onto `target`, recursively.

@@ -29,9 +29,7 @@ pub fn clone_with_flags(ns_flags: libc::c_int) -> io::Result<Forked> {
     // SAFETY: raw clone without CLONE_VM and with a null stack behaves like
     // fork(2): the child gets a copy of the address space. The caller is
     // single-threaded (zygote), so no lock can be held by another thread.
-    let ret = unsafe {
-        libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize)
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     match check_long(ret)? {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(pid as libc::pid_t)),

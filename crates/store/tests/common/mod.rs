@@ -10,12 +10,7 @@ pub fn sandbox(id: &str, kind: SandboxKind, created_at_ms: i64) -> SandboxRecord
         kind,
         state: SandboxState::Running,
         image: "host".to_owned(),
-        limits: EffectiveLimits {
-            memory_mb: 512,
-            pids: 256,
-            cpu_percent: 100,
-            disk_mb: 1024,
-        },
+        limits: EffectiveLimits { memory_mb: 512, pids: 256, cpu_percent: 100, disk_mb: 1024 },
         env_json: r#"{"LANG":"C.UTF-8"}"#.to_owned(),
         created_at_ms,
         expires_at_ms: None,

@@ -17,8 +17,7 @@ const REPORT_ABOVE: usize = 1 << 20;
 /// Copies `src` to `dst`, exactly one of which is `ID:PATH`.
 pub(crate) async fn copy(client: &Client, src: &str, dst: &str) -> anyhow::Result<()> {
     let from = parse_location(src).map_err(|e| anyhow::anyhow!("invalid source {src:?}: {e}"))?;
-    let to =
-        parse_location(dst).map_err(|e| anyhow::anyhow!("invalid destination {dst:?}: {e}"))?;
+    let to = parse_location(dst).map_err(|e| anyhow::anyhow!("invalid destination {dst:?}: {e}"))?;
     match (from, to) {
         (Location::Remote { .. }, Location::Remote { .. }) => bail!(
             "both {src} and {dst} are in sandboxes; copy through a local file \
@@ -62,32 +61,18 @@ async fn upload(client: &Client, from: Location, id: &str, path: &str) -> anyhow
         }
         None => {
             let mut bytes = Vec::new();
-            tokio::io::stdin()
-                .read_to_end(&mut bytes)
-                .await
-                .context("cannot read standard input")?;
+            tokio::io::stdin().read_to_end(&mut bytes).await.context("cannot read standard input")?;
             (bytes, None)
         }
     };
     let size = bytes.len();
     let written = {
-        let _progress = (size > REPORT_ABOVE).then(|| {
-            Progress::start(&format!(
-                "uploading {} to {id}:{path}…",
-                human_bytes(size as u64)
-            ))
-        });
-        client
-            .put_file(id, &path, bytes, mode)
-            .await
-            .with_context(|| format!("cannot copy to {id}:{path}"))?
+        let _progress = (size > REPORT_ABOVE)
+            .then(|| Progress::start(&format!("uploading {} to {id}:{path}…", human_bytes(size as u64))));
+        client.put_file(id, &path, bytes, mode).await.with_context(|| format!("cannot copy to {id}:{path}"))?
     };
     if size > REPORT_ABOVE && stderr_is_terminal() {
-        eprintln!(
-            "copied {} to {id}:{}",
-            human_bytes(written.size),
-            written.path
-        );
+        eprintln!("copied {} to {id}:{}", human_bytes(written.size), written.path);
     }
     Ok(())
 }
@@ -95,10 +80,7 @@ async fn upload(client: &Client, from: Location, id: &str, path: &str) -> anyhow
 async fn download(client: &Client, id: &str, path: &str, to: Location) -> anyhow::Result<()> {
     let content = {
         let _progress = Progress::start(&format!("downloading {id}:{path}…"));
-        client
-            .get_file(id, path)
-            .await
-            .with_context(|| format!("cannot copy from {id}:{path}"))?
+        client.get_file(id, path).await.with_context(|| format!("cannot copy from {id}:{path}"))?
     };
     let bytes = match content {
         FileContent::File(bytes) => bytes,
@@ -110,23 +92,17 @@ async fn download(client: &Client, id: &str, path: &str, to: Location) -> anyhow
     let shown = match to {
         Location::Local(local) => {
             let target = local_target(&local, path);
-            std::fs::write(&target, &bytes)
-                .with_context(|| format!("cannot write {}", target.display()))?;
+            std::fs::write(&target, &bytes).with_context(|| format!("cannot write {}", target.display()))?;
             target.display().to_string()
         }
         _ => {
             let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)
-                .and_then(|()| out.flush())
-                .context("cannot write to standard output")?;
+            out.write_all(&bytes).and_then(|()| out.flush()).context("cannot write to standard output")?;
             "standard output".to_owned()
         }
     };
     if bytes.len() > REPORT_ABOVE && stderr_is_terminal() {
-        eprintln!(
-            "copied {} from {id}:{path} to {shown}",
-            human_bytes(bytes.len() as u64)
-        );
+        eprintln!("copied {} from {id}:{path} to {shown}", human_bytes(bytes.len() as u64));
     }
     Ok(())
 }
@@ -134,11 +110,7 @@ async fn download(client: &Client, id: &str, path: &str, to: Location) -> anyhow
 /// The local file to write: into `local` when it is a directory, keeping the
 /// sandbox file's name.
 fn local_target(local: &Path, remote: &str) -> PathBuf {
-    let name = remote
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or(remote);
+    let name = remote.trim_end_matches('/').rsplit('/').next().unwrap_or(remote);
     if local.is_dir() && !name.is_empty() {
         local.join(name)
     } else {
@@ -153,10 +125,7 @@ mod tests {
     #[test]
     fn download_into_a_directory_keeps_the_name() {
         let dir = std::env::temp_dir();
-        assert_eq!(
-            local_target(&dir, "/workspace/out/result.json"),
-            dir.join("result.json")
-        );
+        assert_eq!(local_target(&dir, "/workspace/out/result.json"), dir.join("result.json"));
         assert_eq!(
             local_target(Path::new("/nonexistent/x.json"), "/workspace/result.json"),
             PathBuf::from("/nonexistent/x.json")
@@ -166,15 +135,11 @@ mod tests {
     #[tokio::test]
     async fn refuses_two_local_or_two_remote_sides() {
         let client = Client::new("http://127.0.0.1:9").expect("valid URL");
-        let err = copy(&client, "a.txt", "b.txt")
-            .await
-            .expect_err("both local");
+        let err = copy(&client, "a.txt", "b.txt").await.expect_err("both local");
         assert!(err.to_string().contains("neither"), "{err}");
         let err = copy(&client, "-", "b.txt").await.expect_err("both local");
         assert!(err.to_string().contains("neither"), "{err}");
-        let err = copy(&client, "sb_1:/a", "sb_2:/b")
-            .await
-            .expect_err("both remote");
+        let err = copy(&client, "sb_1:/a", "sb_2:/b").await.expect_err("both remote");
         assert!(err.to_string().contains("both"), "{err}");
         let err = copy(&client, "sb_1:", "b").await.expect_err("empty path");
         assert!(err.to_string().contains("invalid source"), "{err}");

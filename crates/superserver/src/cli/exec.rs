@@ -72,21 +72,13 @@ pub struct LimitArgs {
 impl LimitArgs {
     /// The limits to send, or `None` when no flag was given.
     pub(crate) fn to_limits(&self) -> Option<Limits> {
-        let limits = Limits {
-            memory_mb: self.memory,
-            pids: self.pids,
-            cpu_percent: self.cpu,
-            disk_mb: self.disk,
-        };
+        let limits = Limits { memory_mb: self.memory, pids: self.pids, cpu_percent: self.cpu, disk_mb: self.disk };
         (limits != Limits::default()).then_some(limits)
     }
 }
 
 /// Builds the request for `command`, reading local files and stdin as asked.
-pub(crate) async fn exec_request(
-    args: &ExecArgs,
-    command: Vec<String>,
-) -> anyhow::Result<ExecRequest> {
+pub(crate) async fn exec_request(args: &ExecArgs, command: Vec<String>) -> anyhow::Result<ExecRequest> {
     let mut req = ExecRequest {
         command,
         env: env_map(&args.env),
@@ -94,21 +86,14 @@ pub(crate) async fn exec_request(
         timeout_ms: args.timeout.map(parse::millis),
         max_output_bytes: args.max_output,
         user: args.root.then_some(RunAs::Root),
-        files: args
-            .files
-            .iter()
-            .map(upload)
-            .collect::<anyhow::Result<_>>()?,
+        files: args.files.iter().map(upload).collect::<anyhow::Result<_>>()?,
         ..Default::default()
     };
     if args.stdin {
         let bytes = read_stdin().await?;
         match String::from_utf8(bytes) {
             Ok(text) => req.stdin = Some(text),
-            Err(e) => {
-                req.stdin_base64 =
-                    Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes()))
-            }
+            Err(e) => req.stdin_base64 = Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
         }
     }
     Ok(req)
@@ -122,10 +107,7 @@ pub(crate) fn env_map(pairs: &[(String, String)]) -> BTreeMap<String, String> {
 fn upload(spec: &FileSpec) -> anyhow::Result<FileUpload> {
     let local = spec.local.display();
     let meta = std::fs::metadata(&spec.local).with_context(|| format!("cannot read {local}"))?;
-    anyhow::ensure!(
-        meta.is_file(),
-        "{local} is not a regular file; --file copies single files"
-    );
+    anyhow::ensure!(meta.is_file(), "{local} is not a regular file; --file copies single files");
     let bytes = std::fs::read(&spec.local).with_context(|| format!("cannot read {local}"))?;
     Ok(FileUpload {
         path: spec.remote.clone(),
@@ -139,10 +121,7 @@ async fn read_stdin() -> anyhow::Result<Vec<u8>> {
         eprintln!("reading standard input for the command (end it with Ctrl-D)…");
     }
     let mut buf = Vec::new();
-    tokio::io::stdin()
-        .read_to_end(&mut buf)
-        .await
-        .context("cannot read standard input")?;
+    tokio::io::stdin().read_to_end(&mut buf).await.context("cannot read standard input")?;
     Ok(buf)
 }
 
@@ -224,10 +203,7 @@ impl Sink {
             self.out(&bytes);
         }
         if !self.stderr_seen {
-            err_write(&exact_bytes(
-                &result.stderr,
-                result.stderr_base64.as_deref(),
-            ));
+            err_write(&exact_bytes(&result.stderr, result.stderr_base64.as_deref()));
         }
     }
 
@@ -291,9 +267,7 @@ fn notes(r: &ExecResult) -> Vec<String> {
         } else {
             human_duration(Duration::from_secs_f64(r.duration_ms / 1000.0))
         };
-        notes.push(format!(
-            "superserver: the command timed out after {took} and was killed (raise --timeout)"
-        ));
+        notes.push(format!("superserver: the command timed out after {took} and was killed (raise --timeout)"));
     }
     if r.oom_killed {
         notes.push(format!(
@@ -301,10 +275,9 @@ fn notes(r: &ExecResult) -> Vec<String> {
             human_bytes(r.peak_memory_bytes)
         ));
     }
-    for (name, truncated, total) in [
-        ("stdout", r.stdout_truncated, r.stdout_bytes),
-        ("stderr", r.stderr_truncated, r.stderr_bytes),
-    ] {
+    for (name, truncated, total) in
+        [("stdout", r.stdout_truncated, r.stdout_bytes), ("stderr", r.stderr_truncated, r.stderr_bytes)]
+    {
         if truncated {
             notes.push(format!(
                 "superserver: {name} was truncated: the command wrote {}, more than the output cap (raise --max-output)",
@@ -321,42 +294,21 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        let ok = ExecResult {
-            exit_code: Some(3),
-            ..Default::default()
-        };
+        let ok = ExecResult { exit_code: Some(3), ..Default::default() };
         assert_eq!(exit_code(&ok), 3);
-        let signalled = ExecResult {
-            signal: Some(15),
-            ..Default::default()
-        };
+        let signalled = ExecResult { signal: Some(15), ..Default::default() };
         assert_eq!(exit_code(&signalled), 143);
-        let timed_out = ExecResult {
-            timed_out: true,
-            signal: Some(9),
-            ..Default::default()
-        };
+        let timed_out = ExecResult { timed_out: true, signal: Some(9), ..Default::default() };
         assert_eq!(exit_code(&timed_out), 124);
-        let oom = ExecResult {
-            oom_killed: true,
-            signal: Some(9),
-            ..Default::default()
-        };
+        let oom = ExecResult { oom_killed: true, signal: Some(9), ..Default::default() };
         assert_eq!(exit_code(&oom), 137);
         assert_eq!(exit_code(&ExecResult::default()), 125);
     }
 
     #[test]
     fn timeout_note_shows_tenths_of_seconds() {
-        let r = ExecResult {
-            timed_out: true,
-            duration_ms: 1534.0,
-            ..Default::default()
-        };
-        assert_eq!(
-            notes(&r),
-            ["superserver: the command timed out after 1.5s and was killed (raise --timeout)"]
-        );
+        let r = ExecResult { timed_out: true, duration_ms: 1534.0, ..Default::default() };
+        assert_eq!(notes(&r), ["superserver: the command timed out after 1.5s and was killed (raise --timeout)"]);
     }
 
     #[test]
@@ -378,17 +330,8 @@ mod tests {
     #[test]
     fn limits_only_when_given() {
         assert_eq!(LimitArgs::default().to_limits(), None);
-        let l = LimitArgs {
-            memory: Some(256),
-            ..Default::default()
-        };
-        assert_eq!(
-            l.to_limits(),
-            Some(Limits {
-                memory_mb: Some(256),
-                ..Default::default()
-            })
-        );
+        let l = LimitArgs { memory: Some(256), ..Default::default() };
+        assert_eq!(l.to_limits(), Some(Limits { memory_mb: Some(256), ..Default::default() }));
     }
 
     #[test]

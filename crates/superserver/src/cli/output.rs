@@ -126,9 +126,7 @@ pub(crate) fn human_duration(d: Duration) -> String {
 
 /// Current unix time in milliseconds.
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// How long ago a unix-ms instant was, e.g. `5m12s`.
@@ -154,12 +152,7 @@ pub(crate) fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -227,10 +220,7 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(45)), "45s");
         assert_eq!(human_duration(Duration::from_secs(192)), "3m12s");
         assert_eq!(human_duration(Duration::from_secs(5 * 3600 + 180)), "5h3m");
-        assert_eq!(
-            human_duration(Duration::from_secs(2 * 86_400 + 4 * 3600)),
-            "2d4h"
-        );
+        assert_eq!(human_duration(Duration::from_secs(2 * 86_400 + 4 * 3600)), "2d4h");
         assert_eq!(age(1_000, 61_000), "1m0s");
         assert_eq!(age(61_000, 1_000), "0ms");
         assert_eq!(until(61_000, 1_000), "in 1m0s");
@@ -255,15 +245,8 @@ mod tests {
 
     #[test]
     fn client_errors_end_the_message() {
-        let api = ClientError::Api {
-            status: 404,
-            code: "sandbox_not_found".into(),
-            message: "no sandbox sb_9".into(),
-        };
+        let api = ClientError::Api { status: 404, code: "sandbox_not_found".into(), message: "no sandbox sb_9".into() };
         let err = anyhow::Error::new(api).context("cannot copy to sb_9:/a");
-        assert_eq!(
-            message(&err),
-            "cannot copy to sb_9:/a: no sandbox sb_9 (sandbox_not_found)"
-        );
+        assert_eq!(message(&err), "cannot copy to sb_9:/a: no sandbox sb_9 (sandbox_not_found)");
     }
 }

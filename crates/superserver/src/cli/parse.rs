@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-const DURATION_HINT: &str =
-    "use a number with a unit: ms, s, m, h or d (e.g. 500ms, 10s, 2m, 1h30m)";
+const DURATION_HINT: &str = "use a number with a unit: ms, s, m, h or d (e.g. 500ms, 10s, 2m, 1h30m)";
 
 /// Parses `500ms`, `10s`, `2m`, `1h30m`, `1.5s`, `2d`, or a bare number of seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -19,19 +18,13 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = 0.0_f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         let (num, tail) = rest.split_at(num_len);
         if num.is_empty() {
             return Err(format!("{text:?} is not a duration; {DURATION_HINT}"));
         }
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("{num:?} is not a number; {DURATION_HINT}"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
+        let value: f64 = num.parse().map_err(|_| format!("{num:?} is not a number; {DURATION_HINT}"))?;
+        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         let scale = match unit {
             "ms" => 0.001,
@@ -71,9 +64,7 @@ pub(crate) fn secs_ceil(d: Duration) -> u64 {
 /// Parses `KEY=VALUE` (the value may be empty and may contain `=`).
 pub(crate) fn parse_env(text: &str) -> Result<(String, String), String> {
     let Some((key, value)) = text.split_once('=') else {
-        return Err(format!(
-            "expected KEY=VALUE, got {text:?} (write {text}= for an empty value)"
-        ));
+        return Err(format!("expected KEY=VALUE, got {text:?} (write {text}= for an empty value)"));
     };
     if key.is_empty() {
         return Err(format!("{text:?} has no variable name before '='"));
@@ -92,9 +83,8 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let s = text.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let value: u64 = num.parse().map_err(|_| {
-        format!("{text:?} is not a size; use bytes or K, M, G (e.g. 65536, 64K, 1M)")
-    })?;
+    let value: u64 =
+        num.parse().map_err(|_| format!("{text:?} is not a size; use bytes or K, M, G (e.g. 65536, 64K, 1M)"))?;
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
@@ -102,9 +92,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         "g" | "gb" | "gib" => 1 << 30,
         other => return Err(format!("unknown size unit {other:?}; use K, M or G")),
     };
-    value
-        .checked_mul(scale)
-        .ok_or_else(|| format!("{text:?} is too large"))
+    value.checked_mul(scale).ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// A `--file LOCAL[:SANDBOX_PATH]` option.
@@ -133,10 +121,7 @@ pub(crate) fn parse_file_spec(text: &str) -> Result<FileSpec, String> {
     if remote.is_empty() {
         return Err("the sandbox path after ':' is missing (expected LOCAL:SANDBOX_PATH)".into());
     }
-    Ok(FileSpec {
-        local: PathBuf::from(local),
-        remote,
-    })
+    Ok(FileSpec { local: PathBuf::from(local), remote })
 }
 
 /// One side of `sandbox cp`.
@@ -169,14 +154,9 @@ pub(crate) fn parse_location(text: &str) -> Result<Location, String> {
                 return Err(format!("{text:?} has no sandbox id before ':'"));
             }
             if path.is_empty() {
-                return Err(format!(
-                    "{text:?} has no path after ':' (e.g. {id}:/workspace/out.txt)"
-                ));
+                return Err(format!("{text:?} has no path after ':' (e.g. {id}:/workspace/out.txt)"));
             }
-            Ok(Location::Remote {
-                id: id.to_owned(),
-                path: path.to_owned(),
-            })
+            Ok(Location::Remote { id: id.to_owned(), path: path.to_owned() })
         }
         _ => Ok(Location::Local(PathBuf::from(text))),
     }
@@ -203,14 +183,9 @@ mod tests {
     fn bad_durations_say_what_to_write() {
         for bad in ["", "10x", "s", "1h30", "-5s", "ten", "1..5s", "5 s"] {
             let err = parse_duration(bad).expect_err(bad);
-            assert!(
-                err.contains("e.g.") || err.contains("number"),
-                "{bad:?}: {err}"
-            );
+            assert!(err.contains("e.g.") || err.contains("number"), "{bad:?}: {err}");
         }
-        assert!(parse_duration("0s")
-            .expect_err("zero")
-            .contains("more than zero"));
+        assert!(parse_duration("0s").expect_err("zero").contains("more than zero"));
         assert!(parse_duration("-5").is_err());
         assert!(parse_duration("1e300d").is_err());
     }
@@ -228,17 +203,10 @@ mod tests {
     fn env_pairs() {
         assert_eq!(parse_env("A=1"), Ok(("A".into(), "1".into())));
         assert_eq!(parse_env("A="), Ok(("A".into(), String::new())));
-        assert_eq!(
-            parse_env("URL=http://x/?a=b"),
-            Ok(("URL".into(), "http://x/?a=b".into()))
-        );
+        assert_eq!(parse_env("URL=http://x/?a=b"), Ok(("URL".into(), "http://x/?a=b".into())));
         assert!(parse_env("A").expect_err("no =").contains("KEY=VALUE"));
-        assert!(parse_env("=1")
-            .expect_err("no key")
-            .contains("no variable name"));
-        assert!(parse_env("A B=1")
-            .expect_err("space")
-            .contains("white space"));
+        assert!(parse_env("=1").expect_err("no key").contains("no variable name"));
+        assert!(parse_env("A B=1").expect_err("space").contains("white space"));
         assert!(parse_env("A=\0").expect_err("nul").contains("NUL"));
     }
 
@@ -258,17 +226,11 @@ mod tests {
     fn file_specs() {
         assert_eq!(
             parse_file_spec("src/main.py:/workspace/app/main.py"),
-            Ok(FileSpec {
-                local: "src/main.py".into(),
-                remote: "/workspace/app/main.py".into()
-            })
+            Ok(FileSpec { local: "src/main.py".into(), remote: "/workspace/app/main.py".into() })
         );
         assert_eq!(
             parse_file_spec("dir/data.csv"),
-            Ok(FileSpec {
-                local: "dir/data.csv".into(),
-                remote: "data.csv".into()
-            })
+            Ok(FileSpec { local: "dir/data.csv".into(), remote: "data.csv".into() })
         );
         assert!(parse_file_spec(":x").is_err());
         assert!(parse_file_spec("x:").is_err());
@@ -279,31 +241,13 @@ mod tests {
         assert_eq!(parse_location("-"), Ok(Location::Stdio));
         assert_eq!(
             parse_location("sb_1:/workspace/a.txt"),
-            Ok(Location::Remote {
-                id: "sb_1".into(),
-                path: "/workspace/a.txt".into()
-            })
+            Ok(Location::Remote { id: "sb_1".into(), path: "/workspace/a.txt".into() })
         );
-        assert_eq!(
-            parse_location("sb_1:out.txt"),
-            Ok(Location::Remote {
-                id: "sb_1".into(),
-                path: "out.txt".into()
-            })
-        );
-        assert_eq!(
-            parse_location("notes.txt"),
-            Ok(Location::Local("notes.txt".into()))
-        );
+        assert_eq!(parse_location("sb_1:out.txt"), Ok(Location::Remote { id: "sb_1".into(), path: "out.txt".into() }));
+        assert_eq!(parse_location("notes.txt"), Ok(Location::Local("notes.txt".into())));
         assert_eq!(parse_location("./a:b"), Ok(Location::Local("./a:b".into())));
-        assert_eq!(
-            parse_location("/tmp/a:b"),
-            Ok(Location::Local("/tmp/a:b".into()))
-        );
-        assert_eq!(
-            parse_location("dir/a:b"),
-            Ok(Location::Local("dir/a:b".into()))
-        );
+        assert_eq!(parse_location("/tmp/a:b"), Ok(Location::Local("/tmp/a:b".into())));
+        assert_eq!(parse_location("dir/a:b"), Ok(Location::Local("dir/a:b".into())));
         assert!(parse_location("sb_1:").is_err());
         assert!(parse_location(":x").is_err());
         assert!(parse_location("").is_err());

@@ -6,9 +6,7 @@ use superserver_client::Client;
 use superserver_wire::{CreateSandboxRequest, FileList, SandboxInfo, SandboxState};
 
 use super::exec::{self, ExecArgs, LimitArgs, Target, EXIT_NOT_RUN};
-use super::output::{
-    age, human_bytes, mode_string, now_ms, print_json, print_table, report, until, utc, Progress,
-};
+use super::output::{age, human_bytes, mode_string, now_ms, print_json, print_table, report, until, utc, Progress};
 use super::{cp, parse, ClientOpts};
 
 /// Subcommands of `superserver sandbox`.
@@ -95,12 +93,7 @@ async fn dispatch(opts: &ClientOpts, cmd: SandboxCmd) -> anyhow::Result<i32> {
     // Built per arm: `exec` reports a bad URL itself, with its own exit code.
     let client = || Client::new(&opts.url);
     match cmd {
-        SandboxCmd::Create {
-            image,
-            ttl,
-            limits,
-            env,
-        } => {
+        SandboxCmd::Create { image, ttl, limits, env } => {
             let req = CreateSandboxRequest {
                 image,
                 env: exec::env_map(&env),
@@ -126,10 +119,7 @@ async fn dispatch(opts: &ClientOpts, cmd: SandboxCmd) -> anyhow::Result<i32> {
             } else {
                 let now = now_ms();
                 let rows: Vec<_> = list.sandboxes.iter().map(|s| sandbox_row(s, now)).collect();
-                print_table(
-                    &["ID", "STATE", "IMAGE", "AGE", "EXPIRES", "EXECS", "MEMORY"],
-                    &rows,
-                );
+                print_table(&["ID", "STATE", "IMAGE", "AGE", "EXPIRES", "EXECS", "MEMORY"], &rows);
             }
         }
         SandboxCmd::Files { id, path } => {
@@ -154,12 +144,7 @@ async fn dispatch(opts: &ClientOpts, cmd: SandboxCmd) -> anyhow::Result<i32> {
 }
 
 /// `sandbox exec`: reports its own errors, with 125 when the command did not run.
-async fn exec_in(
-    opts: &ClientOpts,
-    id: String,
-    exec: &ExecArgs,
-    command: Vec<String>,
-) -> anyhow::Result<i32> {
+async fn exec_in(opts: &ClientOpts, id: String, exec: &ExecArgs, command: Vec<String>) -> anyhow::Result<i32> {
     match exec::exec_request(exec, command).await {
         Ok(req) => exec::execute(opts, Target::Exec { id, req }).await,
         Err(e) => {
@@ -214,26 +199,12 @@ fn describe(s: &SandboxInfo, now: i64) -> String {
         ("image", s.image.clone()),
         (
             "limits",
-            format!(
-                "{} MiB memory, {} pids, {}% cpu, {} MiB disk",
-                l.memory_mb, l.pids, l.cpu_percent, l.disk_mb
-            ),
+            format!("{} MiB memory, {} pids, {}% cpu, {} MiB disk", l.memory_mb, l.pids, l.cpu_percent, l.disk_mb),
         ),
-        (
-            "created",
-            format!(
-                "{} UTC ({} ago)",
-                utc(s.created_at_ms),
-                age(s.created_at_ms, now)
-            ),
-        ),
+        ("created", format!("{} UTC ({} ago)", utc(s.created_at_ms), age(s.created_at_ms, now))),
     ];
     if let Some(at) = s.expires_at_ms {
-        let when = if s.state == SandboxState::Running {
-            format!(" ({})", until(at, now))
-        } else {
-            String::new()
-        };
+        let when = if s.state == SandboxState::Running { format!(" ({})", until(at, now)) } else { String::new() };
         lines.push(("expires", format!("{} UTC{when}", utc(at))));
     }
     if let Some(at) = s.ended_at_ms {
@@ -243,10 +214,7 @@ fn describe(s: &SandboxInfo, now: i64) -> String {
         lines.push(("end reason", reason.clone()));
     }
     lines.push(("execs", s.exec_count.to_string()));
-    lines
-        .into_iter()
-        .map(|(k, v)| format!("{:<12}{v}\n", format!("{k}:")))
-        .collect()
+    lines.into_iter().map(|(k, v)| format!("{:<12}{v}\n", format!("{k}:"))).collect()
 }
 
 fn print_files(list: &FileList) {
@@ -254,17 +222,8 @@ fn print_files(list: &FileList) {
         .entries
         .iter()
         .map(|e| {
-            let name = if e.kind == "dir" {
-                format!("{}/", e.name)
-            } else {
-                e.name.clone()
-            };
-            vec![
-                mode_string(&e.kind, e.mode),
-                human_bytes(e.size),
-                utc(e.modified_ms),
-                name,
-            ]
+            let name = if e.kind == "dir" { format!("{}/", e.name) } else { e.name.clone() };
+            vec![mode_string(&e.kind, e.mode), human_bytes(e.size), utc(e.modified_ms), name]
         })
         .collect();
     print_table(&["MODE", "SIZE", "MODIFIED (UTC)", "NAME"], &rows);
@@ -282,12 +241,7 @@ mod tests {
             kind: SandboxKind::Persistent,
             state,
             image: "host".into(),
-            limits: EffectiveLimits {
-                memory_mb: 256,
-                pids: 64,
-                cpu_percent: 100,
-                disk_mb: 512,
-            },
+            limits: EffectiveLimits { memory_mb: 256, pids: 64, cpu_percent: 100, disk_mb: 512 },
             created_at_ms: 1_000,
             expires_at_ms: Some(3_601_000),
             ended_at_ms: None,
@@ -299,10 +253,7 @@ mod tests {
     #[test]
     fn rows_show_expiry_only_while_running() {
         let row = sandbox_row(&info(SandboxState::Running), 61_000);
-        assert_eq!(
-            row,
-            ["sb_1", "running", "host", "1m0s", "in 59m0s", "7", "256 MiB"]
-        );
+        assert_eq!(row, ["sb_1", "running", "host", "1m0s", "in 59m0s", "7", "256 MiB"]);
         let row = sandbox_row(&info(SandboxState::Destroyed), 61_000);
         assert_eq!(row[4], "-");
     }
@@ -311,14 +262,8 @@ mod tests {
     fn describe_lists_fields() {
         let text = describe(&info(SandboxState::Running), 61_000);
         assert!(text.starts_with("id:         sb_1\n"), "{text}");
-        assert!(
-            text.contains("limits:     256 MiB memory, 64 pids, 100% cpu, 512 MiB disk\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("expires:    1970-01-01 01:00:01 UTC (in 59m0s)\n"),
-            "{text}"
-        );
+        assert!(text.contains("limits:     256 MiB memory, 64 pids, 100% cpu, 512 MiB disk\n"), "{text}");
+        assert!(text.contains("expires:    1970-01-01 01:00:01 UTC (in 59m0s)\n"), "{text}");
         assert!(text.ends_with("execs:      7\n"), "{text}");
     }
 }

@@ -30,17 +30,10 @@ async fn fetch_and_print(opts: &ClientOpts) -> anyhow::Result<()> {
 }
 
 fn summary(s: &StatusResponse, url: &str) -> String {
-    let mut out = format!(
-        "SuperServer {} at {url}, up {}\n",
-        s.version,
-        human_duration(Duration::from_secs(s.uptime_seconds))
-    );
+    let mut out =
+        format!("SuperServer {} at {url}, up {}\n", s.version, human_duration(Duration::from_secs(s.uptime_seconds)));
     for b in &s.backends {
-        let state = if b.available {
-            "available"
-        } else {
-            "unavailable"
-        };
+        let state = if b.available { "available" } else { "unavailable" };
         let features: Vec<String> = b.features.iter().map(|(k, v)| format!("{k}={v}")).collect();
         out.push_str(&format!("backend {}: {state}", b.name));
         if !features.is_empty() {
@@ -50,22 +43,12 @@ fn summary(s: &StatusResponse, url: &str) -> String {
     }
     let p = &s.pool;
     let asked = p.hits + p.misses;
-    let hit_rate = if asked == 0 {
-        String::new()
-    } else {
-        format!(" ({:.1}% hits)", p.hits as f64 * 100.0 / asked as f64)
-    };
+    let hit_rate =
+        if asked == 0 { String::new() } else { format!(" ({:.1}% hits)", p.hits as f64 * 100.0 / asked as f64) };
     out.push_str(&format!(
         "pool: {} ready, {} creating, {} in use; {} hits, {} misses{hit_rate}; \
          create {:.1} ms mean, {:.1} ms max; {} create failures\n",
-        p.ready,
-        p.creating,
-        p.in_use,
-        p.hits,
-        p.misses,
-        p.create_ms_mean,
-        p.create_ms_max,
-        p.create_failures
+        p.ready, p.creating, p.in_use, p.hits, p.misses, p.create_ms_mean, p.create_ms_max, p.create_failures
     ));
     for prof in &p.profiles {
         out.push_str(&format!(
@@ -80,10 +63,7 @@ fn summary(s: &StatusResponse, url: &str) -> String {
             prof.creating
         ));
     }
-    out.push_str(&format!(
-        "sandboxes: {} running; {} executions in total\n",
-        s.sandboxes_running, s.executions_total
-    ));
+    out.push_str(&format!("sandboxes: {} running; {} executions in total\n", s.sandboxes_running, s.executions_total));
     if !s.sandboxes_lost.is_empty() {
         out.push_str(&format!(
             "lost sandboxes ({}, running when the server last stopped uncleanly): {}\n",
@@ -112,34 +92,16 @@ mod tests {
                 available: true,
                 features: BTreeMap::from([("cgroup".into(), "v2".into())]),
             }],
-            pool: PoolStatus {
-                ready: 4,
-                in_use: 2,
-                hits: 3,
-                misses: 1,
-                ..Default::default()
-            },
+            pool: PoolStatus { ready: 4, in_use: 2, hits: 3, misses: 1, ..Default::default() },
             sandboxes_running: 5,
             sandboxes_lost: vec!["sb_old".into()],
             executions_total: 42,
         };
         let text = summary(&s, "http://127.0.0.1:7070");
-        assert!(
-            text.starts_with("SuperServer 0.1.0 at http://127.0.0.1:7070, up 1h2m\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("backend linux: available (cgroup=v2)"),
-            "{text}"
-        );
-        assert!(
-            text.contains("4 ready") && text.contains("2 in use") && text.contains("75.0% hits"),
-            "{text}"
-        );
+        assert!(text.starts_with("SuperServer 0.1.0 at http://127.0.0.1:7070, up 1h2m\n"), "{text}");
+        assert!(text.contains("backend linux: available (cgroup=v2)"), "{text}");
+        assert!(text.contains("4 ready") && text.contains("2 in use") && text.contains("75.0% hits"), "{text}");
         assert!(text.contains("5 running; 42 executions"), "{text}");
-        assert!(
-            text.contains("lost sandboxes (1, ") && text.contains("sb_old"),
-            "{text}"
-        );
+        assert!(text.contains("lost sandboxes (1, ") && text.contains("sb_old"), "{text}");
     }
 }

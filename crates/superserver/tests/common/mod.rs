@@ -65,7 +65,14 @@ impl Server {
             "listen = \"127.0.0.1:0\"\nlog_format = \"json\"\n{extra_toml}\n[sandbox]\nid_base = {id_base}\nmax_sandboxes = {MAX_SANDBOXES}\n{}",
             if has_pool { "" } else { "[pool]\nsize = 2\n" }
         );
-        let mut s = Self { child: None, url: String::new(), dir, client: Client::new("http://127.0.0.1:1").unwrap(), id_base, log: PathBuf::new() };
+        let mut s = Self {
+            child: None,
+            url: String::new(),
+            dir,
+            client: Client::new("http://127.0.0.1:1").unwrap(),
+            id_base,
+            log: PathBuf::new(),
+        };
         std::fs::write(s.dir.path().join("config.toml"), config).unwrap();
         s.log = s.dir.path().join("server.log");
         s.spawn().await;
@@ -161,7 +168,9 @@ impl Server {
         let inst = self.instance();
         let mut out = Vec::new();
         for ctl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            for base in [ctl.path().join("superserver").join(&inst), PathBuf::from("/sys/fs/cgroup/superserver").join(&inst)] {
+            for base in
+                [ctl.path().join("superserver").join(&inst), PathBuf::from("/sys/fs/cgroup/superserver").join(&inst)]
+            {
                 if let Ok(rd) = std::fs::read_dir(&base) {
                     out.extend(rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
                 }
