@@ -167,6 +167,8 @@ pub struct Sandbox {
     pub landlock: String,
     conn: Conn,
     used: AtomicBool,
+    /// OOM kills of the cgroup already attributed to earlier commands.
+    oom_seen: std::sync::atomic::AtomicU64,
 }
 
 impl Sandbox {
@@ -201,6 +203,7 @@ impl Sandbox {
             landlock,
             conn,
             used: AtomicBool::new(false),
+            oom_seen: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -226,7 +229,6 @@ impl Sandbox {
             }
             pend.execs.insert(id, tx);
         }
-        let oom_before = self.cgroup.oom_kills();
         let spec = ExecSpec {
             id,
             argv: p.argv,
@@ -262,9 +264,11 @@ impl Sandbox {
                 ExecEvent::Exited(report) => {
                     guard.conn = None;
                     out.duration = started.elapsed();
-                    out.oom_killed = report.signal == Some(libc::SIGKILL)
-                        && !report.timed_out
-                        && self.cgroup.oom_kills() > oom_before;
+                    // Only a SIGKILL can be the OOM killer's; then ask the cgroup.
+                    if report.signal == Some(libc::SIGKILL) && !report.timed_out {
+                        let kills = self.cgroup.oom_kills();
+                        out.oom_killed = kills > self.oom_seen.swap(kills, Ordering::SeqCst);
+                    }
                     out.report = report;
                     return Ok(out);
                 }

@@ -40,6 +40,13 @@ impl Image {
             if !p.is_dir() {
                 return Err(RuntimeError::InvalidImage(format!("{s}: no such directory on the server")));
             }
+            if let Some(blocked) = not_world_traversable(&p) {
+                return Err(RuntimeError::InvalidImage(format!(
+                    "{s}: {} is not readable by others; sandboxes see images as an unprivileged user, \
+                     so the directory needs o+rx and each parent o+x",
+                    blocked.display()
+                )));
+            }
             if p == std::path::Path::new("/") {
                 return Err(RuntimeError::InvalidImage("dir:/ would expose the whole host; use `host`".into()));
             }
@@ -70,4 +77,18 @@ pub struct SetupSpec {
     pub host_id_base: u32,
     /// `cgroup.procs` files the init's pid is written to.
     pub cgroup_procs: Vec<PathBuf>,
+}
+
+/// The first of `dir` and its ancestors that an unprivileged user cannot
+/// traverse (or, for `dir` itself, read).
+fn not_world_traversable(dir: &std::path::Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    for (i, p) in dir.ancestors().enumerate() {
+        let Ok(meta) = std::fs::metadata(p) else { return Some(p.to_path_buf()) };
+        let need = if i == 0 { 0o005 } else { 0o001 };
+        if meta.permissions().mode() & need != need {
+            return Some(p.to_path_buf());
+        }
+    }
+    None
 }

@@ -23,7 +23,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use crate::error::{Result, RuntimeError};
-use crate::spec::{SetupSpec, IDS_PER_SANDBOX};
+use crate::spec::{Image, SetupSpec, IDS_PER_SANDBOX};
 use crate::sys::{self, Forked};
 
 /// Descriptor number the zygote finds its socket on.
@@ -110,20 +110,24 @@ pub fn main() -> ! {
 
 /// Clones one sandbox init and prepares it from the outside.
 fn spawn(setup: SetupSpec, ctrl: OwnedFd, zygote_sock: &OwnedFd) -> Result<(i32, OwnedFd), String> {
-    let (sync_r, sync_w) = sys::pipe().map_err(|e| format!("pipe: {e}"))?;
+    // The child waits on `sync` until the zygote has prepared it; the "go"
+    // message carries the id-mapped image mount for `dir:` images.
+    let (sync_z, sync_c) = sys::socket_pair(libc::SOCK_SEQPACKET).map_err(|e| format!("socketpair: {e}"))?;
     match sys::clone_with_flags(sys::SANDBOX_NS_FLAGS).map_err(|e| format!("clone: {e}"))? {
         Forked::Child => {
             // The init closes every other descriptor, the zygote's socket included.
-            drop((sync_w, zygote_sock));
-            crate::init::run(setup, ctrl, sync_r)
+            drop((sync_z, zygote_sock));
+            crate::init::run(setup, ctrl, sync_c)
         }
         Forked::Parent(pid) => {
-            drop((sync_r, ctrl));
-            let pidfd = sys::pidfd_open(pid).map_err(|e| format!("pidfd_open: {e}"));
-            let prepared = pidfd.and_then(|pidfd| prepare_child(pid, &setup).map(|()| pidfd));
+            drop((sync_c, ctrl));
+            let prepared = sys::pidfd_open(pid)
+                .map_err(|e| format!("pidfd_open: {e}"))
+                .and_then(|pidfd| prepare_child(pid, &setup).map(|image| (pidfd, image)));
             match prepared {
-                Ok(pidfd) => {
-                    sys::write(sync_w.as_fd(), b"g").map_err(|e| format!("release child: {e}"))?;
+                Ok((pidfd, image)) => {
+                    let fds: Vec<i32> = image.iter().map(|f| f.as_raw_fd()).collect();
+                    sys::send_with_fds(sync_z.as_fd(), b"g", &fds).map_err(|e| format!("release child: {e}"))?;
                     Ok((pid, pidfd))
                 }
                 Err(e) => {
@@ -135,7 +139,9 @@ fn spawn(setup: SetupSpec, ctrl: OwnedFd, zygote_sock: &OwnedFd) -> Result<(i32,
     }
 }
 
-fn prepare_child(pid: i32, setup: &SetupSpec) -> Result<(), String> {
+/// Writes the child's id maps and cgroup membership; for a `dir:` image,
+/// returns the image mounted read-only with the child's id map.
+fn prepare_child(pid: i32, setup: &SetupSpec) -> Result<Option<OwnedFd>, String> {
     let proc_dir = Path::new("/proc").join(pid.to_string());
     let map = format!("0 {} {}\n", setup.host_id_base, IDS_PER_SANDBOX);
     fs::write(proc_dir.join("uid_map"), &map).map_err(|e| format!("write uid_map: {e}"))?;
@@ -147,7 +153,13 @@ fn prepare_child(pid: i32, setup: &SetupSpec) -> Result<(), String> {
     // CAP_SYS_RESOURCE, which some hosts withhold); the init is tiny, so the
     // killer prefers the command that grew anyway.
     let _ = fs::write(proc_dir.join("oom_score_adj"), "-1000");
-    Ok(())
+    match &setup.image {
+        Image::Host => Ok(None),
+        Image::Dir(path) => {
+            let userns = fs::File::open(proc_dir.join("ns/user")).map_err(|e| format!("open user namespace: {e}"))?;
+            sys::idmapped_tree(path, userns.as_fd()).map(Some).map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// The server's handle on its zygote.

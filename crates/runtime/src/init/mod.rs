@@ -34,11 +34,14 @@ const READ_CHUNK: usize = 64 * 1024;
 /// readable once the zygote wrote the id maps and cgroup membership.
 pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
     let mut byte = [0u8; 1];
-    if File::from(sync).read(&mut byte).ok() != Some(1) {
-        sys::exit_now(1);
-    }
+    let image_tree = match sys::recv_with_fds(sync.as_fd(), &mut byte) {
+        Ok((1, mut fds)) => fds.pop(),
+        _ => sys::exit_now(1),
+    };
+    drop(sync);
     let _ = sys::set_parent_death_signal(libc::SIGKILL);
-    sys::close_fds_from(3, &[ctrl.as_raw_fd()]);
+    let keep: Vec<i32> = std::iter::once(ctrl.as_raw_fd()).chain(image_tree.as_ref().map(|f| f.as_raw_fd())).collect();
+    sys::close_fds_from(3, &keep);
     // Still the host's root until now: become the namespace's root, which the
     // id map ties to an unprivileged host uid. Nothing else runs before this.
     if sys::switch_user(0, 0).is_err() {
@@ -50,7 +53,7 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         }
     }
     let mut ctrl = File::from(ctrl);
-    if let Err(e) = rootfs::setup(&spec) {
+    if let Err(e) = rootfs::setup(&spec, image_tree) {
         let _ = ctrl.write_all(&proto::encode(&FromInit::SetupFailed { message: e.to_string() }, b""));
         sys::exit_now(1);
     }

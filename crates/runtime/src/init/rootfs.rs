@@ -14,6 +14,7 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -61,7 +62,7 @@ const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Sets up every namespace-local resource and pivots into the new root.
 /// Runs in the sandbox's init, after the zygote wrote its id maps.
-pub fn setup(spec: &SetupSpec) -> io::Result<()> {
+pub fn setup(spec: &SetupSpec, image_tree: Option<OwnedFd>) -> io::Result<()> {
     sys::unshare(libc::CLONE_NEWCGROUP).map_err(ctx("unshare cgroup namespace"))?;
     sys::set_hostname(&spec.hostname).map_err(ctx("sethostname"))?;
     sys::interface_up("lo").map_err(ctx("bring up lo"))?;
@@ -76,7 +77,10 @@ pub fn setup(spec: &SetupSpec) -> io::Result<()> {
             host_root(t, &spec.hostname)?;
             t.clone()
         }
-        Image::Dir(lower) => overlay_root(t, lower)?,
+        Image::Dir(_) => {
+            let tree = image_tree.ok_or_else(|| io::Error::other("the zygote sent no image mount for a dir: image"))?;
+            overlay_root(t, tree)?
+        }
     };
     for dir in ["workspace", "tmp", "proc", "dev"] {
         mkdir(&root.join(dir), 0o755)?;
@@ -169,10 +173,15 @@ fn host_root(t: &Path, hostname: &str) -> io::Result<()> {
     Ok(())
 }
 
-fn overlay_root(t: &Path, lower: &Path) -> io::Result<PathBuf> {
-    for d in ["upper", "work", "root"] {
+fn overlay_root(t: &Path, tree: OwnedFd) -> io::Result<PathBuf> {
+    for d in ["lower", "upper", "work", "root"] {
         mkdir(&t.join(d), 0o755)?;
     }
+    // The image, id-mapped so its root-owned files belong to our root and
+    // can be copied up into the overlay.
+    let lower = t.join("lower");
+    sys::attach_tree(tree.as_fd(), &lower)?;
+    drop(tree);
     let opts = format!(
         "lowerdir={},upperdir={},workdir={},userxattr",
         lower.display(),

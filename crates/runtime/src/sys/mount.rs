@@ -91,3 +91,90 @@ pub fn set_hostname(name: &str) -> io::Result<()> {
     // SAFETY: the pointer and length describe name's bytes.
     check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
 }
+
+const OPEN_TREE_CLONE: libc::c_uint = 0x1;
+const AT_EMPTY_PATH: libc::c_uint = 0x1000;
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// A detached, read-only, id-mapped copy of the mount at `path`: files owned
+/// by host uid N appear owned by whatever N maps to in the user namespace
+/// `userns` (so an image owned by host root belongs to the sandbox's root,
+/// and an overlay on top can copy files up). Needs host privileges.
+pub fn idmapped_tree(path: &Path, userns: std::os::fd::BorrowedFd<'_>) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let c = cpath(path)?;
+    // SAFETY: c is a valid C string; flags are plain integers.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("open_tree {}: {e}", path.display())));
+    }
+    // SAFETY: open_tree returned a new descriptor owned by nobody else.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let empty = super::cstr("")?;
+    // SAFETY: tree is a valid mount fd, empty a valid C string, attr a valid
+    // mount_attr of the size passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("id-map {}: {e}", path.display())));
+    }
+    Ok(tree)
+}
+
+/// Attaches a detached mount (from [`idmapped_tree`]) at `target`.
+pub fn attach_tree(tree: std::os::fd::BorrowedFd<'_>, target: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let c = cpath(target)?;
+    let empty = super::cstr("")?;
+    // SAFETY: valid descriptors and C strings.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if ret < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("attach image at {}: {e}", target.display())));
+    }
+    Ok(())
+}
