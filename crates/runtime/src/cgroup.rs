@@ -215,6 +215,20 @@ impl SandboxCgroup {
         Ok(())
     }
 
+    /// Hands the group to the sandbox's root (host uid `owner`), so its init
+    /// can create a child group per command. On v2 moving a process between
+    /// the group and a child needs write access to the group's `cgroup.procs`
+    /// too. The limits stay owned by host root.
+    pub fn delegate(&self, owner: u32) -> io::Result<()> {
+        for dir in &self.dirs {
+            std::os::unix::fs::chown(dir, Some(owner), Some(owner))?;
+            if self.v2 {
+                std::os::unix::fs::chown(dir.join("cgroup.procs"), Some(owner), Some(owner))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Files a process id is written to so that it joins the group.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()

@@ -201,13 +201,20 @@ impl Runtime {
                 return Err(RuntimeError::Setup(format!("cgroup: {e}")));
             }
         };
+        let host_id_base = self.inner.cfg.id_base + slot * IDS_PER_SANDBOX;
+        if let Err(e) = cgroup.delegate(host_id_base) {
+            cgroup.kill_all();
+            let _ = cgroup.remove();
+            self.free_slot(slot);
+            return Err(RuntimeError::Setup(format!("delegate cgroup: {e}")));
+        }
         let setup = SetupSpec {
             id: id.clone(),
             image: image.clone(),
             limits,
             hostname: "sandbox".into(),
             root_mount: self.inner.cfg.run_dir.join("root"),
-            host_id_base: self.inner.cfg.id_base + slot * IDS_PER_SANDBOX,
+            host_id_base,
             cgroup_procs: cgroup.procs_files(),
         };
         let fail = |rt: &Self, e: RuntimeError, cgroup: &crate::cgroup::SandboxCgroup| {

@@ -247,3 +247,37 @@ async fn ttl_expiry_destroys_the_sandbox() {
     }
     s.assert_no_sandbox_leftovers(false).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_timeout_kills_its_own_tree_only() {
+    let s = Server::start().await;
+    let id = s.client.create_sandbox(&CreateSandboxRequest::default()).await.unwrap().id;
+    // A daemon left by an earlier command must survive a later command's timeout.
+    s.exec(&id, &["sh", "-c", "setsid sleep 1001 >/dev/null 2>&1 &"]).await;
+    let slow = {
+        let client = s.client.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let req = ExecRequest { command: argv(&["sh", "-c", "sleep 1.5; echo survived"]), ..Default::default() };
+            client.exec(&id, &req).await.unwrap()
+        })
+    };
+    let req = ExecRequest {
+        command: argv(&[
+            "sh",
+            "-c",
+            "setsid sleep 1002 >/dev/null 2>&1 & nohup sleep 1003 >/dev/null 2>&1 & sleep 1004",
+        ]),
+        timeout_ms: Some(500),
+        ..Default::default()
+    };
+    let r = s.client.exec(&id, &req).await.unwrap();
+    assert!(r.timed_out, "{r:?}");
+    let other = slow.await.unwrap();
+    assert_eq!(other.stdout, "survived\n", "a concurrent command must not be killed: {other:?}");
+    let ps = s.exec(&id, &["ps", "-eo", "args"]).await.stdout;
+    assert!(ps.contains("sleep 1001"), "{ps}");
+    for gone in ["sleep 1002", "sleep 1003", "sleep 1004"] {
+        assert!(!ps.contains(gone), "{gone} survived the timeout:\n{ps}");
+    }
+}

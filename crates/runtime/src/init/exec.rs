@@ -17,6 +17,7 @@ use crate::spec::SANDBOX_UID;
 use crate::sys::{self, Forked, SockFilter};
 
 use super::confine::Confinement;
+use super::groups::ExecGroups;
 
 /// Default search path when the command's environment has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -36,6 +37,8 @@ pub struct Running {
     pub report: ExitReport,
     /// Set once the main process was reaped.
     pub exited_at: Option<Instant>,
+    /// The command's own cgroup, when it has one.
+    pub group: Option<String>,
 }
 
 /// Outcome of trying to start a command.
@@ -79,7 +82,13 @@ fn resolve(argv0: &str, env: &[(String, String)], cwd: &Path) -> Result<PathBuf,
 }
 
 /// Starts `spec` with `stdin` as its input.
-pub fn start(spec: &ExecSpec, stdin: Vec<u8>, seccomp: &[SockFilter], confine: &Confinement) -> Started {
+pub fn start(
+    spec: &ExecSpec,
+    stdin: Vec<u8>,
+    seccomp: &[SockFilter],
+    confine: &Confinement,
+    groups: &mut ExecGroups,
+) -> Started {
     let id = spec.id;
     if spec.argv.is_empty() {
         return failed(id, 127, "empty command".into());
@@ -105,9 +114,21 @@ pub fn start(spec: &ExecSpec, stdin: Vec<u8>, seccomp: &[SockFilter], confine: &
         Ok(p) => p,
         Err(e) => return failed(id, 126, format!("cannot create pipes: {e}")),
     };
+    let group = if spec.own_group { groups.create(id) } else { None };
+    let join = group.as_deref().map(|g| groups.join_files(g)).unwrap_or_default();
     match sys::fork() {
-        Err(e) => failed(id, 126, format!("cannot fork: {e}")),
+        Err(e) => {
+            if let Some(g) = &group {
+                groups.remove(g);
+            }
+            failed(id, 126, format!("cannot fork: {e}"))
+        }
         Ok(Forked::Child) => {
+            // Join the command's group first: everything it starts stays in it.
+            for fd in &join {
+                let _ = sys::write(fd.as_fd(), b"0");
+            }
+            drop(join);
             let _ = sys::dup_onto(in_r.as_fd(), 0);
             let _ = sys::dup_onto(out_w.as_fd(), 1);
             let _ = sys::dup_onto(err_w.as_fd(), 2);
@@ -135,6 +156,7 @@ pub fn start(spec: &ExecSpec, stdin: Vec<u8>, seccomp: &[SockFilter], confine: &
                 max_output: spec.max_output,
                 report: ExitReport { id, ..Default::default() },
                 exited_at: None,
+                group,
             }))
         }
     }

@@ -10,6 +10,7 @@
 mod confine;
 mod exec;
 mod files;
+mod groups;
 mod rootfs;
 
 use std::fs::File;
@@ -53,6 +54,8 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         }
     }
     let mut ctrl = File::from(ctrl);
+    // Opened while the host's cgroup tree is still in view.
+    let groups = groups::ExecGroups::open(&spec.cgroup_procs);
     if let Err(e) = rootfs::setup(&spec, image_tree) {
         let _ = ctrl.write_all(&proto::encode(&FromInit::SetupFailed { message: e.to_string() }, b""));
         sys::exit_now(1);
@@ -80,6 +83,7 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         sigchld,
         seccomp: seccomp::sandbox_filter(),
         confine,
+        groups,
     };
     init.serve();
     // The server is gone: nothing in this sandbox may outlive it.
@@ -94,6 +98,7 @@ struct Init {
     sigchld: OwnedFd,
     seccomp: Vec<SockFilter>,
     confine: Confinement,
+    groups: groups::ExecGroups,
 }
 
 impl Init {
@@ -170,7 +175,7 @@ impl Init {
 
     fn handle(&mut self, msg: ToInit, data: Vec<u8>) -> bool {
         match msg {
-            ToInit::Exec(spec) => match exec::start(&spec, data, &self.seccomp, &self.confine) {
+            ToInit::Exec(spec) => match exec::start(&spec, data, &self.seccomp, &self.confine, &mut self.groups) {
                 Started::Running(r) => {
                     self.running.push(*r);
                     true
@@ -178,9 +183,8 @@ impl Init {
                 Started::Failed(report) => self.send(&FromInit::Exited(report), b""),
             },
             ToInit::Kill { id } => {
-                if let Some(r) = self.running.iter_mut().find(|r| r.id == id) {
-                    let _ = sys::kill(-r.pid, libc::SIGKILL);
-                    let _ = sys::kill(r.pid, libc::SIGKILL);
+                if let Some(r) = self.running.iter().find(|r| r.id == id) {
+                    kill_command(r, &self.groups, false);
                 }
                 true
             }
@@ -296,14 +300,7 @@ impl Init {
         for r in &mut self.running {
             if r.exited_at.is_none() && r.deadline.is_some_and(|d| now >= d) && !r.report.timed_out {
                 r.report.timed_out = true;
-                let _ = sys::kill(-r.pid, libc::SIGKILL);
-                let _ = sys::kill(r.pid, libc::SIGKILL);
-                if sole {
-                    // Daemonized or setsid children are no longer in the
-                    // command's process group: with no other command running,
-                    // everything but init belongs to this one.
-                    let _ = sys::kill(-1, libc::SIGKILL);
-                }
+                kill_command(r, &self.groups, sole);
             }
         }
     }
@@ -317,7 +314,16 @@ impl Init {
             let drained = r.stdout.is_none() && r.stderr.is_none();
             let done = r.exited_at.is_some_and(|t| drained || now >= t + DRAIN_GRACE);
             if done {
-                let r = self.running.swap_remove(i);
+                let mut r = self.running.swap_remove(i);
+                if let Some(g) = r.group.take() {
+                    let (cpu_us, peak) = self.groups.usage(&g);
+                    r.report.cpu_us = r.report.cpu_us.max(cpu_us.unwrap_or(0));
+                    r.report.max_rss_bytes = r.report.max_rss_bytes.max(peak.unwrap_or(0));
+                    if r.report.timed_out {
+                        self.groups.kill(&g);
+                    }
+                    self.groups.remove(&g);
+                }
                 if !self.send(&FromInit::Exited(r.report.clone()), b"") {
                     return false;
                 }
@@ -326,5 +332,20 @@ impl Init {
             }
         }
         true
+    }
+}
+
+/// Kills a command's processes: its whole cgroup when it has one (daemons
+/// included); else its process group, and everything but init when it is
+/// the only command (`sole`), since its daemonized children left the group.
+fn kill_command(r: &Running, groups: &groups::ExecGroups, sole: bool) {
+    let _ = sys::kill(-r.pid, libc::SIGKILL);
+    let _ = sys::kill(r.pid, libc::SIGKILL);
+    match &r.group {
+        Some(g) => groups.kill(g),
+        None if sole => {
+            let _ = sys::kill(-1, libc::SIGKILL);
+        }
+        None => {}
     }
 }

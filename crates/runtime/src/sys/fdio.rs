@@ -214,3 +214,19 @@ pub fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
     // same descriptor from as_raw_fd; the AsyncFd owns it from now on.
     unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
 }
+
+/// `openat(2)` relative to `dir` (close-on-exec).
+pub fn open_at(dir: BorrowedFd<'_>, path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let c = cpath(path)?;
+    // SAFETY: c is a valid C string, dir a valid descriptor.
+    let fd = check(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC) })?;
+    // SAFETY: openat returned a new descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `unlinkat(AT_REMOVEDIR)`: removes an empty directory (or a cgroup).
+pub fn rmdir_at(dir: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
+    let c = cpath(name)?;
+    // SAFETY: c is a valid C string, dir a valid descriptor.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), libc::AT_REMOVEDIR) }).map(drop)
+}
