@@ -156,6 +156,7 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        self.inner.runtime.shutdown();
         self.inner.store.close().await;
     }
 

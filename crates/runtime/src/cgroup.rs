@@ -155,6 +155,14 @@ impl Cgroups {
         }
     }
 
+    /// Removes the instance's parent group if no sandbox group is left in
+    /// it (at shutdown). The shared `superserver` level stays.
+    pub fn remove_parent(&self) {
+        for dir in self.parent_dirs() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+
     /// Names of the groups under this instance's parent (sandboxes of this
     /// or a previous run of the server).
     pub fn list(&self) -> Vec<String> {
@@ -255,10 +263,30 @@ impl SandboxCgroup {
         self.read(ctl, file).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
     }
 
-    /// Every process id in the group, across hierarchies.
+    /// The group's directories and those of its child groups (per-command
+    /// groups), deepest first.
+    fn tree(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            if let Ok(rd) = fs::read_dir(dir) {
+                for e in rd.flatten() {
+                    if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                        walk(&e.path(), out);
+                    }
+                }
+            }
+            out.push(dir.to_path_buf());
+        }
+        let mut out = Vec::new();
+        for d in &self.dirs {
+            walk(d, &mut out);
+        }
+        out
+    }
+
+    /// Every process id in the group and its child groups, across hierarchies.
     pub fn pids(&self) -> Vec<libc::pid_t> {
         let mut pids = Vec::new();
-        for f in self.procs_files() {
+        for f in self.tree().into_iter().map(|d| d.join("cgroup.procs")) {
             if let Ok(s) = fs::read_to_string(f) {
                 for p in s.lines().filter_map(|l| l.trim().parse().ok()) {
                     if !pids.contains(&p) {
@@ -294,8 +322,8 @@ impl SandboxCgroup {
         let mut last_err = None;
         for attempt in 0..200 {
             last_err = None;
-            for dir in &self.dirs {
-                match fs::remove_dir(dir) {
+            for dir in self.tree() {
+                match fs::remove_dir(&dir) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => last_err = Some(e),

@@ -69,6 +69,8 @@ pub struct ExitReport {
     pub stderr_total: u64,
     pub stdout_truncated: bool,
     pub stderr_truncated: bool,
+    /// OOM kills in the command's own cgroup (persistent sandboxes).
+    pub oom_kills: u64,
     /// Set when the command could not be started.
     pub error: Option<String>,
 }

@@ -143,6 +143,11 @@ impl Runtime {
         n
     }
 
+    /// Final cleanup at shutdown, once every sandbox is destroyed.
+    pub fn shutdown(&self) {
+        self.inner.cgroups.remove_parent();
+    }
+
     /// Names of this instance's sandbox cgroups that exist now.
     pub fn cgroup_names(&self) -> Vec<String> {
         self.inner.cgroups.list()

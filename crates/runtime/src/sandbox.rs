@@ -58,6 +58,9 @@ pub enum PathContent {
     Dir(Vec<FileEntry>),
 }
 
+/// Longest a file request may take inside the sandbox.
+const FILE_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 enum ExecEvent {
     Output(u8, Vec<u8>),
     Exited(ExitReport),
@@ -144,7 +147,15 @@ impl Conn {
             p.files.insert(req, tx);
         }
         self.send(&make(req), data).await?;
-        rx.await.map_err(|_| RuntimeError::SandboxGone)
+        match tokio::time::timeout(FILE_REQUEST_TIMEOUT, rx).await {
+            Ok(r) => r.map_err(|_| RuntimeError::SandboxGone),
+            Err(_) => {
+                self.pending.lock().unwrap_or_else(|e| e.into_inner()).files.remove(&req);
+                Err(RuntimeError::FileError(format!(
+                    "the sandbox did not answer the file request within {FILE_REQUEST_TIMEOUT:?}"
+                )))
+            }
+        }
     }
 }
 
@@ -268,9 +279,11 @@ impl Sandbox {
                     guard.conn = None;
                     out.duration = started.elapsed();
                     // Only a SIGKILL can be the OOM killer's; then ask the cgroup.
+                    // The command's own group counts its OOM kills where it has one.
                     if report.signal == Some(libc::SIGKILL) && !report.timed_out {
                         let kills = self.cgroup.oom_kills();
-                        out.oom_killed = kills > self.oom_seen.swap(kills, Ordering::SeqCst);
+                        let sandbox_level = kills > self.oom_seen.swap(kills, Ordering::SeqCst);
+                        out.oom_killed = report.oom_kills > 0 || sandbox_level;
                     }
                     out.report = report;
                     return Ok(out);

@@ -99,15 +99,21 @@ pub fn write(path: &str, data: &[u8], mode: u32) -> FileResult<u64> {
     }
     let base_fd = open_base(base).map_err(|e| map_io(path, e))?;
     ensure_parents(&base_fd, &rel, path)?;
+    // O_NONBLOCK: a FIFO the sandbox planted must not block the init (which
+    // serves everything else); only regular files are written.
     let fd = sys::open_beneath(
         base_fd.as_fd(),
         &rel,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_NONBLOCK,
         mode & 0o7777,
     )
     .map_err(|e| map_io(path, e))?;
-    sys::fchown(fd.as_fd(), SANDBOX_UID, SANDBOX_UID).map_err(|e| map_io(path, e))?;
     let mut f = File::from(fd);
+    if !f.metadata().map_err(|e| map_io(path, e))?.is_file() {
+        return Err(err(FileErrorKind::Other, format!("{path}: not a regular file")));
+    }
+    f.set_len(0).map_err(|e| map_io(path, e))?;
+    sys::fchown(f.as_fd(), SANDBOX_UID, SANDBOX_UID).map_err(|e| map_io(path, e))?;
     f.write_all(data).map_err(|e| map_io(path, e))?;
     use std::os::unix::fs::PermissionsExt;
     f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777)).map_err(|e| map_io(path, e))?;
@@ -125,7 +131,9 @@ pub fn read(path: &str, max_bytes: u64, list_only: bool) -> FileResult<Content> 
     let (base, rel) = split_path(path)?;
     let base_fd = open_base(base).map_err(|e| map_io(path, e))?;
     let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
-    let fd = sys::open_beneath(base_fd.as_fd(), &rel, libc::O_RDONLY, 0).map_err(|e| map_io(path, e))?;
+    // O_NONBLOCK so a planted FIFO cannot block the init; checked below.
+    let fd =
+        sys::open_beneath(base_fd.as_fd(), &rel, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| map_io(path, e))?;
     let f = File::from(fd);
     let meta = f.metadata().map_err(|e| map_io(path, e))?;
     if meta.is_dir() {

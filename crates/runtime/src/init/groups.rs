@@ -122,6 +122,15 @@ impl ExecGroups {
         (cpu_us, peak)
     }
 
+    /// OOM kills of processes in the group.
+    pub fn oom_kills(&self, name: &str) -> u64 {
+        ["memory.oom_control", "memory.events"]
+            .iter()
+            .filter_map(|f| self.read_file(name, f))
+            .find_map(|s| s.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|v| v.trim().parse().ok())))
+            .unwrap_or(0)
+    }
+
     /// Removes the group, or keeps it for later if processes remain in it.
     pub fn remove(&mut self, name: &str) {
         if !self.try_remove(name) {

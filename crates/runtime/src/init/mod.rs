@@ -40,7 +40,6 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         _ => sys::exit_now(1),
     };
     drop(sync);
-    let _ = sys::set_parent_death_signal(libc::SIGKILL);
     let keep: Vec<i32> = std::iter::once(ctrl.as_raw_fd()).chain(image_tree.as_ref().map(|f| f.as_raw_fd())).collect();
     sys::close_fds_from(3, &keep);
     // Still the host's root until now: become the namespace's root, which the
@@ -48,6 +47,9 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
     if sys::switch_user(0, 0).is_err() {
         sys::exit_now(1);
     }
+    // After the user switch, which clears it: die with the zygote (and so
+    // with the server), even if this loop is ever stuck.
+    let _ = sys::set_parent_death_signal(libc::SIGKILL);
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         for fd in 0..3 {
             let _ = sys::dup_onto(null.as_fd(), fd);
@@ -319,6 +321,7 @@ impl Init {
                     let (cpu_us, peak) = self.groups.usage(&g);
                     r.report.cpu_us = r.report.cpu_us.max(cpu_us.unwrap_or(0));
                     r.report.max_rss_bytes = r.report.max_rss_bytes.max(peak.unwrap_or(0));
+                    r.report.oom_kills = self.groups.oom_kills(&g);
                     if r.report.timed_out {
                         self.groups.kill(&g);
                     }

@@ -87,6 +87,8 @@ pub fn setup(spec: &SetupSpec, image_tree: Option<OwnedFd>) -> io::Result<()> {
     }
     let workspace = root.join("workspace");
     std::os::unix::fs::chown(&workspace, Some(SANDBOX_UID), Some(SANDBOX_UID))?;
+    // Root inside has no capabilities (no DAC override): let it write too.
+    fs::set_permissions(&workspace, fs::Permissions::from_mode(0o777))?;
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777))?;
     dev(&root.join("dev"), spec.limits.disk_mb)?;
     proc(&root.join("proc"))?;

@@ -15,7 +15,7 @@ use superserver_wire::{ExecRequest, ExecResult, RunRequest};
 
 /// Ids mapped into each test server's sandboxes: a distinct range per
 /// server so leak checks by uid see only their own server's processes.
-pub const MAX_SANDBOXES: u32 = 128;
+pub const MAX_SANDBOXES: u32 = 64;
 
 pub fn require_root() {
     // The effective uid of this process, from /proc.
@@ -35,6 +35,7 @@ pub struct Server {
     pub client: Client,
     pub id_base: u32,
     log: PathBuf,
+    _range_lock: std::fs::File,
 }
 
 pub fn bin() -> &'static str {
@@ -47,6 +48,29 @@ fn random_u32() -> u32 {
     u32::from_le_bytes(b)
 }
 
+/// Reserves a uid range no other test server of this machine holds: an
+/// exclusive lock on a per-range file, released when the test process exits.
+fn reserve_id_base() -> (u32, std::fs::File) {
+    let step = 65_536 * MAX_SANDBOXES;
+    let slots = (4_000_000_000u32 - 1_000_000_000) / step;
+    let dir = std::env::temp_dir().join("superserver-test-uid-ranges");
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = random_u32() % slots;
+    for i in 0..slots {
+        let slot = (start + i) % slots;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(slot.to_string()))
+            .unwrap();
+        if f.try_lock().is_ok() {
+            return (1_000_000_000 + slot * step, f);
+        }
+    }
+    panic!("no free uid range for a test server");
+}
+
 impl Server {
     /// A server with a small warm pool.
     pub async fn start() -> Self {
@@ -57,9 +81,7 @@ impl Server {
     pub async fn start_with(extra_toml: &str) -> Self {
         require_root();
         let dir = tempfile::Builder::new().prefix("ss-test-").tempdir().unwrap();
-        // 1e9 .. ~2.1e9, in steps of a whole server's range.
-        let step = 65_536 * MAX_SANDBOXES;
-        let id_base = 1_000_000_000 + (random_u32() % 120) * step;
+        let (id_base, range_lock) = reserve_id_base();
         let has_pool = extra_toml.contains("[pool]");
         let config = format!(
             "listen = \"127.0.0.1:0\"\nlog_format = \"json\"\n{extra_toml}\n[sandbox]\nid_base = {id_base}\nmax_sandboxes = {MAX_SANDBOXES}\n{}",
@@ -72,6 +94,7 @@ impl Server {
             client: Client::new("http://127.0.0.1:1").unwrap(),
             id_base,
             log: PathBuf::new(),
+            _range_lock: range_lock,
         };
         std::fs::write(s.dir.path().join("config.toml"), config).unwrap();
         s.log = s.dir.path().join("server.log");
@@ -237,11 +260,20 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Stops the server gracefully (so it removes its sandboxes and cgroups),
+    /// killing it only if it does not stop in time.
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        let Some(mut c) = self.child.take() else { return };
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
 
