@@ -53,7 +53,8 @@ pub struct RuntimeStats {
 struct Inner {
     cfg: RuntimeConfig,
     cgroups: Cgroups,
-    zygote: Zygote,
+    /// Replaced if it ever dies (its sandboxes die with it).
+    zygote: Mutex<Arc<Zygote>>,
     slots: Mutex<Slots>,
     stats: RuntimeStats,
     landlock: String,
@@ -114,7 +115,7 @@ impl Runtime {
             inner: Arc::new(Inner {
                 cfg,
                 cgroups,
-                zygote,
+                zygote: Mutex::new(Arc::new(zygote)),
                 slots: Mutex::new(Slots { free: Vec::new(), next: 0, max }),
                 stats: RuntimeStats::default(),
                 landlock,
@@ -159,7 +160,7 @@ impl Runtime {
 
     /// Whether the zygote is running (the backend can create sandboxes).
     pub fn healthy(&self) -> bool {
-        self.inner.zygote.alive()
+        self.zygote().alive()
     }
 
     /// What this backend enforces on this host.
@@ -232,7 +233,7 @@ impl Runtime {
             Ok(p) => p,
             Err(e) => return Err(fail(self, e.into(), &cgroup)),
         };
-        let spawned = match self.inner.zygote.spawn(&setup, theirs).await {
+        let spawned = match self.zygote().spawn(&setup, theirs).await {
             Ok(s) => s,
             Err(e) => return Err(fail(self, e, &cgroup)),
         };
@@ -254,6 +255,21 @@ impl Runtime {
                 Err(e)
             }
         }
+    }
+
+    /// The live zygote, restarted first if the last one died.
+    fn zygote(&self) -> Arc<Zygote> {
+        let mut z = self.inner.zygote.lock().unwrap_or_else(|e| e.into_inner());
+        if !z.alive() {
+            match Zygote::start(&self.inner.cfg.helper_exe, &self.inner.cfg.helper_args) {
+                Ok(fresh) => {
+                    tracing::error!("the sandbox zygote died; started a new one");
+                    *z = Arc::new(fresh);
+                }
+                Err(e) => tracing::error!(error = %e, "the sandbox zygote died and cannot be restarted"),
+            }
+        }
+        z.clone()
     }
 
     fn free_slot(&self, slot: u32) {

@@ -65,3 +65,23 @@ async fn graceful_stop_destroys_everything() {
     s.stop().await;
     s.assert_no_sandbox_leftovers(true).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_zygote_is_replaced() {
+    let s = Server::start_with("[pool]\nsize = 0").await;
+    assert_eq!(s.run(&["echo", "before"]).await.stdout, "before\n");
+    // The zygote is a child of the server's keeper thread: look through every thread.
+    let mut zygotes = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{}/task", s.pid())).unwrap().flatten() {
+        let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        for p in children.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
+            if std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().contains("__zygote") {
+                zygotes.push(p);
+            }
+        }
+    }
+    assert_eq!(zygotes.len(), 1, "exactly one zygote expected");
+    std::process::Command::new("kill").arg("-9").arg(zygotes[0].to_string()).status().unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.run(&["echo", "after"]).await.stdout, "after\n");
+}
