@@ -3,7 +3,9 @@
 
 use std::io;
 
-use landlock::{path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, ABI};
+use landlock::{
+    path_beneath_rules, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetStatus, ABI,
+};
 
 use crate::spec::Image;
 
@@ -24,21 +26,33 @@ const HOST_WRITABLE: &[&str] = &[
     "/dev/urandom",
 ];
 
-/// The confinement applied to each command of one sandbox.
-#[derive(Debug, Clone)]
+/// The confinement applied to each command of one sandbox. The ruleset is
+/// built once, in the init, after the root switch; each command's child only
+/// enforces it on itself.
 pub struct Confinement {
-    writable: Vec<&'static str>,
+    ruleset: Option<RulesetCreated>,
     kernel_abi: i32,
 }
 
 impl Confinement {
-    pub fn for_image(image: &Image) -> Self {
+    /// Builds the ruleset for `image` (paths as the sandbox sees them).
+    pub fn for_image(image: &Image) -> io::Result<Self> {
         let writable = match image {
             Image::Host => HOST_WRITABLE.to_vec(),
             // An overlay root is the sandbox's own copy: writable throughout.
             Image::Dir(_) => vec!["/"],
         };
-        Self { writable, kernel_abi: crate::sys::landlock_abi() }
+        let kernel_abi = crate::sys::landlock_abi();
+        if kernel_abi < 1 {
+            return Ok(Self { ruleset: None, kernel_abi });
+        }
+        let ruleset = Ruleset::default()
+            .handle_access(AccessFs::from_all(TARGET_ABI))
+            .and_then(|r| r.create())
+            .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(TARGET_ABI))))
+            .and_then(|r| r.add_rules(path_beneath_rules(&writable, AccessFs::from_all(TARGET_ABI))))
+            .map_err(|e| io::Error::other(format!("landlock ruleset: {e}")))?;
+        Ok(Self { ruleset: Some(ruleset), kernel_abi })
     }
 
     /// What the kernel enforces, for status reports.
@@ -50,18 +64,11 @@ impl Confinement {
         }
     }
 
-    /// Restricts the calling process (run in the forked child before exec).
+    /// Restricts the calling process (the forked child, before exec). Also
+    /// sets `no_new_privs`.
     pub fn apply(&self) -> io::Result<()> {
-        if self.kernel_abi < 1 {
-            return Ok(());
-        }
-        let status = Ruleset::default()
-            .handle_access(AccessFs::from_all(TARGET_ABI))
-            .and_then(|r| r.create())
-            .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(TARGET_ABI))))
-            .and_then(|r| r.add_rules(path_beneath_rules(&self.writable, AccessFs::from_all(TARGET_ABI))))
-            .and_then(|r| r.restrict_self())
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let Some(ruleset) = &self.ruleset else { return Ok(()) };
+        let status = ruleset.try_clone()?.restrict_self().map_err(|e| io::Error::other(e.to_string()))?;
         if status.ruleset == RulesetStatus::NotEnforced {
             return Err(io::Error::other("landlock ruleset not enforced"));
         }

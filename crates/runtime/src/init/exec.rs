@@ -177,15 +177,17 @@ fn child(
     let result = (|| -> std::io::Result<()> {
         sys::reset_signals();
         step("setsid", sys::setsid())?;
-        sys::close_fds_from(3, &[]);
-        // The init is shielded from the OOM killer; its commands are not.
+        // The init is shielded from the OOM killer where the host allows; its
+        // commands are not. (Before landlock, which forbids writing /proc.)
         let _ = std::fs::write("/proc/self/oom_score_adj", "0");
+        // Uses the init's ruleset descriptor, so before closing descriptors.
+        step("landlock", confine.apply())?;
+        sys::close_fds_from(3, &[]);
         step("chdir", std::env::set_current_dir(cwd))?;
         step("rlimit core", sys::set_rlimit(libc::RLIMIT_CORE, 0))?;
         step("rlimit nofile", sys::cap_rlimit(libc::RLIMIT_NOFILE, 65_536))?;
         step("drop privileges", sys::become_unprivileged(spec.root, SANDBOX_UID))?;
         step("no_new_privs", sys::set_no_new_privs())?;
-        step("landlock", confine.apply())?;
         step("seccomp", sys::install_seccomp(seccomp))?;
         Ok(())
     })();

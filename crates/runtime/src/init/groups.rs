@@ -23,11 +23,16 @@ pub struct ExecGroups {
 
 impl ExecGroups {
     /// Opens the sandbox group's directories (the parents of its
-    /// `cgroup.procs` files). Hierarchies that cannot be opened are skipped.
+    /// `cgroup.procs` files) in the hierarchies a command's group needs: on
+    /// v2 the one hierarchy; on v1 the freezer (to kill a command's whole
+    /// tree) and cpuacct (its CPU time). Memory and pids stay accounted and
+    /// limited at the sandbox level, which keeps a command's group cheap.
     pub fn open(procs_files: &[PathBuf]) -> Self {
+        const USEFUL: &[&str] = &["cgroup.kill", "freezer.state", "cpuacct.usage"];
         let dirs = procs_files
             .iter()
             .filter_map(|f| f.parent())
+            .filter(|d| USEFUL.iter().any(|f| d.join(f).exists()))
             .filter_map(|d| File::open(d).ok().map(OwnedFd::from))
             .collect();
         Self { dirs, stale: Vec::new() }

@@ -62,7 +62,20 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         let _ = ctrl.write_all(&proto::encode(&FromInit::SetupFailed { message: e.to_string() }, b""));
         sys::exit_now(1);
     }
-    let confine = Confinement::for_image(&spec.image);
+    let confine = match Confinement::for_image(&spec.image) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = ctrl.write_all(&proto::encode(&FromInit::SetupFailed { message: e.to_string() }, b""));
+            sys::exit_now(1);
+        }
+    };
+    // Commands never get capabilities back through exec: empty the bounding
+    // set once here rather than in every command.
+    if let Err(e) = sys::drop_bounding_set() {
+        let msg = FromInit::SetupFailed { message: format!("drop capability bounding set: {e}") };
+        let _ = ctrl.write_all(&proto::encode(&msg, b""));
+        sys::exit_now(1);
+    }
     let _ = sys::set_dumpable(false);
     sys::ignore_sigpipe();
     let sigchld = match sys::sigchld_fd() {

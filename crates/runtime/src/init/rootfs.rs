@@ -91,7 +91,10 @@ pub fn setup(spec: &SetupSpec, image_tree: Option<OwnedFd>) -> io::Result<()> {
     fs::set_permissions(&workspace, fs::Permissions::from_mode(0o777))?;
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777))?;
     dev(&root.join("dev"), spec.limits.disk_mb)?;
-    proc(&root.join("proc"))?;
+    // An empty, unreadable directory to cover /proc entries with.
+    let empty = t.join(".empty");
+    mkdir(&empty, 0o000)?;
+    proc(&root.join("proc"), &empty)?;
 
     let host_image = matches!(spec.image, Image::Host);
     if host_image {
@@ -229,7 +232,7 @@ fn dev(dev: &Path, disk_mb: u64) -> io::Result<()> {
     Ok(())
 }
 
-fn proc(proc: &Path) -> io::Result<()> {
+fn proc(proc: &Path, empty: &Path) -> io::Result<()> {
     sys::mount(Some("proc"), proc, Some("proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None).map_err(ctx("mount /proc"))?;
     for name in PROC_READONLY {
         let p = proc.join(name);
@@ -247,7 +250,9 @@ fn proc(proc: &Path) -> io::Result<()> {
     for name in PROC_MASKED_DIRS {
         let p = proc.join(name);
         if p.is_dir() {
-            sys::mount(Some("tmpfs"), &p, Some("tmpfs"), MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, Some("size=0"))?;
+            // A bind of an empty directory: cheaper than a tmpfs per mask.
+            sys::bind(empty, &p)?;
+            sys::remount_bind(&p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)?;
         }
     }
     Ok(())

@@ -31,11 +31,9 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Gives up every privilege a sandboxed command must not have: empties the
-/// bounding and ambient capability sets (while still allowed to), switches to
-/// `uid` (or stays uid 0 when `as_root`) with no supplementary groups, then
-/// clears the effective, permitted and inheritable sets.
-pub fn become_unprivileged(as_root: bool, uid: libc::uid_t) -> io::Result<()> {
+/// Empties the capability bounding and ambient sets: no exec can grant a
+/// capability afterwards. Needs CAP_SETPCAP (the init has it in its namespace).
+pub fn drop_bounding_set() -> io::Result<()> {
     for cap in 0..=63 {
         // SAFETY: prctl with integer arguments; EINVAL past the last cap ends the loop.
         let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
@@ -49,6 +47,14 @@ pub fn become_unprivileged(as_root: bool, uid: libc::uid_t) -> io::Result<()> {
     }
     // SAFETY: prctl with integer arguments.
     check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) })?;
+    Ok(())
+}
+
+/// Gives up the privileges a sandboxed command must not have: switches to
+/// `uid` (or stays uid 0 when `as_root`) with no supplementary groups, then
+/// clears the effective, permitted and inheritable capability sets. The
+/// bounding set was emptied by the init ([`drop_bounding_set`]).
+pub fn become_unprivileged(as_root: bool, uid: libc::uid_t) -> io::Result<()> {
     if as_root {
         switch_user(0, 0)?;
     } else {

@@ -173,16 +173,12 @@ pub fn drain_signalfd(fd: &OwnedFd) {
     }
 }
 
-/// Restores default dispositions and an empty mask for every signal, as a
-/// fresh process expects before exec.
+/// Restores what a fresh process expects before exec: `SIGPIPE` back to its
+/// default (the only disposition the zygote and init set to ignore; handlers
+/// reset on exec by themselves) and an empty signal mask.
 pub fn reset_signals() {
-    for sig in 1..libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: setting SIG_DFL is always valid.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
-    }
+    // SAFETY: setting SIG_DFL is always valid.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // SAFETY: sigset_t is plain old data and sigemptyset initialises it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: set is a valid sigset_t; unblocking everything cannot fail.
