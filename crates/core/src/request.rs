@@ -114,7 +114,6 @@ pub fn validate(cfg: &Config, req: &ExecRequest, sandbox_env: &BTreeMap<String, 
             stdin,
             timeout: Some(Duration::from_millis(timeout_ms)),
             max_output,
-            own_group: false,
         },
         files,
     })

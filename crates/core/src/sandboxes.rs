@@ -119,10 +119,7 @@ impl Service {
         sink: Option<mpsc::Sender<OutputChunk>>,
     ) -> Result<ExecResult> {
         let live = self.live(id).await?;
-        let mut valid = request::validate(&self.inner.cfg, &req, &live.env)?;
-        // Commands in a persistent sandbox may overlap or leave daemons
-        // behind: each gets its own cgroup, so a timeout kills exactly its tree.
-        valid.params.own_group = true;
+        let valid = request::validate(&self.inner.cfg, &req, &live.env)?;
         let started = Instant::now();
         let started_ms = now_ms();
         let guard = live.lease.read().await;

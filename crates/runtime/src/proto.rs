@@ -24,9 +24,6 @@ pub struct ExecSpec {
     pub root: bool,
     pub timeout_ms: Option<u64>,
     pub max_output: u64,
-    /// Give the command a cgroup of its own (persistent sandboxes), so a
-    /// timeout reaches its daemonized children and leaves other commands be.
-    pub own_group: bool,
 }
 
 /// Server → init.

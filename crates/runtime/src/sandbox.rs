@@ -37,8 +37,6 @@ pub struct ExecParams {
     pub stdin: Vec<u8>,
     pub timeout: Option<Duration>,
     pub max_output: u64,
-    /// Run the command in a cgroup of its own (see [`crate::proto::ExecSpec::own_group`]).
-    pub own_group: bool,
 }
 
 /// Outcome of a command.
@@ -250,7 +248,6 @@ impl Sandbox {
             root: p.root,
             timeout_ms: p.timeout.map(|t| t.as_millis() as u64),
             max_output: p.max_output,
-            own_group: p.own_group,
         };
         let started = Instant::now();
         self.conn.send(&ToInit::Exec(spec), &p.stdin).await?;

@@ -88,6 +88,7 @@ pub fn start(
     seccomp: &[SockFilter],
     confine: &Confinement,
     groups: &mut ExecGroups,
+    own_group: bool,
 ) -> Started {
     let id = spec.id;
     if spec.argv.is_empty() {
@@ -114,7 +115,7 @@ pub fn start(
         Ok(p) => p,
         Err(e) => return failed(id, 126, format!("cannot create pipes: {e}")),
     };
-    let group = if spec.own_group { groups.create(id) } else { None };
+    let group = if own_group { groups.create(id) } else { None };
     let join = group.as_deref().map(|g| groups.join_files(g)).unwrap_or_default();
     match sys::fork() {
         Err(e) => {

@@ -38,6 +38,41 @@ impl ExecGroups {
         Self { dirs, stale: Vec::new() }
     }
 
+    /// Whether commands can be given groups here.
+    pub fn available(&self) -> bool {
+        !self.dirs.is_empty()
+    }
+
+    /// Processes in the sandbox's own group other than init (pid 1).
+    fn ungrouped_pids(&self) -> Vec<libc::pid_t> {
+        let Some(dir) = self.dirs.first() else { return Vec::new() };
+        let Ok(fd) = sys::open_at(dir.as_fd(), Path::new("cgroup.procs"), libc::O_RDONLY) else { return Vec::new() };
+        let mut s = String::new();
+        if File::from(fd).read_to_string(&mut s).is_err() {
+            return Vec::new();
+        }
+        s.lines().filter_map(|l| l.trim().parse().ok()).filter(|&p| p != 1).collect()
+    }
+
+    /// Whether any process besides init is alive in the sandbox (a running
+    /// command, or a daemon some command left).
+    pub fn others_present(&self) -> bool {
+        !self.stale.is_empty() || !self.ungrouped_pids().is_empty()
+    }
+
+    /// Kills every process in the sandbox's own group except init.
+    pub fn kill_ungrouped(&self) {
+        for _ in 0..10 {
+            let pids = self.ungrouped_pids();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = sys::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+
     /// Creates the group of command `id`; `None` if the cgroup is not delegated.
     pub fn create(&mut self, id: u32) -> Option<String> {
         if self.dirs.is_empty() {

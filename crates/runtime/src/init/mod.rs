@@ -190,13 +190,13 @@ impl Init {
 
     fn handle(&mut self, msg: ToInit, data: Vec<u8>) -> bool {
         match msg {
-            ToInit::Exec(spec) => match exec::start(&spec, data, &self.seccomp, &self.confine, &mut self.groups) {
-                Started::Running(r) => {
-                    self.running.push(*r);
-                    true
-                }
-                Started::Failed(report) => self.send(&FromInit::Exited(report), b""),
-            },
+            ToInit::Exec(spec) => {
+                // Alone in the sandbox, a command needs no group of its own:
+                // everything but init is its. Otherwise it gets one, so that
+                // killing it spares the others (and their daemons).
+                let own_group = !self.running.is_empty() || self.groups.others_present();
+                self.start_command(spec, data, own_group)
+            }
             ToInit::Kill { id } => {
                 if let Some(r) = self.running.iter().find(|r| r.id == id) {
                     kill_command(r, &self.groups, false);
@@ -209,6 +209,16 @@ impl Init {
             },
             ToInit::ReadFile { req, path, max_bytes } => self.answer_read(req, path, max_bytes, false),
             ToInit::ListDir { req, path } => self.answer_read(req, path, 0, true),
+        }
+    }
+
+    fn start_command(&mut self, spec: proto::ExecSpec, stdin: Vec<u8>, own_group: bool) -> bool {
+        match exec::start(&spec, stdin, &self.seccomp, &self.confine, &mut self.groups, own_group) {
+            Started::Running(r) => {
+                self.running.push(*r);
+                true
+            }
+            Started::Failed(report) => self.send(&FromInit::Exited(report), b""),
         }
     }
 
@@ -351,14 +361,17 @@ impl Init {
     }
 }
 
-/// Kills a command's processes: its whole cgroup when it has one (daemons
-/// included); else its process group, and everything but init when it is
-/// the only command (`sole`), since its daemonized children left the group.
+/// Kills a command's processes, daemonized or `setsid` ones included: its
+/// own cgroup when it has one; else every process left in the sandbox's
+/// group (the command was alone when it started, so those are its own or
+/// its descendants'; commands started later live in groups of their own).
+/// Without delegated cgroups, everything but init when it is the only command.
 fn kill_command(r: &Running, groups: &groups::ExecGroups, sole: bool) {
     let _ = sys::kill(-r.pid, libc::SIGKILL);
     let _ = sys::kill(r.pid, libc::SIGKILL);
     match &r.group {
         Some(g) => groups.kill(g),
+        None if groups.available() => groups.kill_ungrouped(),
         None if sole => {
             let _ = sys::kill(-1, libc::SIGKILL);
         }
