@@ -81,11 +81,20 @@ impl Lease {
     }
 }
 
+/// How long a returned sandbox waits before teardown and refill start, so
+/// that the answer to the request it served goes out first.
+const RELEASE_DELAY: Duration = Duration::from_millis(2);
+
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(sb) = self.sandbox.take() {
-            self.pool.inner.stats.in_use.fetch_sub(1, Ordering::Relaxed);
-            self.pool.inner.rt.destroy(sb);
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(RELEASE_DELAY).await;
+                pool.inner.stats.in_use.fetch_sub(1, Ordering::Relaxed);
+                pool.inner.rt.destroy(sb);
+                pool.inner.wake.notify_one();
+            });
         }
     }
 }
@@ -158,13 +167,13 @@ impl Pool {
             }
             taken
         };
-        self.inner.wake.notify_one();
         if let Some(sandbox) = taken {
             self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
             self.inner.stats.in_use.fetch_add(1, Ordering::Relaxed);
             return Ok(Lease { sandbox: Some(sandbox), hit: true, pool: self.clone() });
         }
         self.inner.stats.misses.fetch_add(1, Ordering::Relaxed);
+        self.inner.wake.notify_one();
         let sandbox = self.inner.rt.create((self.inner.next_id)(), image.clone(), *limits).await?;
         sandbox.claim();
         self.inner.stats.in_use.fetch_add(1, Ordering::Relaxed);

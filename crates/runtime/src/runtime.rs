@@ -247,7 +247,7 @@ impl Runtime {
             }
         };
         let timeout = self.inner.cfg.setup_timeout;
-        let parts = SandboxParts { pidfd: spawned.pidfd, cgroup, slot };
+        let parts = SandboxParts { pid: spawned.pid, pidfd: spawned.pidfd, cgroup, slot };
         match Sandbox::connect(id, image, limits, spawned.pid, parts, stream, timeout).await {
             Ok(sb) => Ok(sb),
             Err((e, parts)) => {
@@ -292,6 +292,12 @@ impl Runtime {
     /// Kills the init (the kernel then kills everything in its pid
     /// namespace), waits for it to exit, removes the cgroup, frees the slot.
     async fn release(&self, parts: SandboxParts) {
+        // The kernel tears the namespaces down in the dying init's context:
+        // let that yield to the requests being served.
+        // (Only while it lives: the pidfd says so, and a live pid is not reused.)
+        if !sys::pidfd_exited(parts.pidfd.as_fd()) {
+            let _ = sys::set_nice(parts.pid, crate::zygote::TEARDOWN_NICE);
+        }
         let _ = sys::pidfd_kill(parts.pidfd.as_fd(), libc::SIGKILL);
         if let Ok(afd) = sys::async_fd(parts.pidfd) {
             let waited = tokio::time::timeout(Duration::from_secs(10), afd.readable()).await;

@@ -223,9 +223,14 @@ impl Sandbox {
         !self.conn.pending.lock().unwrap_or_else(|e| e.into_inner()).closed
     }
 
-    /// Marks the sandbox as handed out; a sandbox is never handed out twice.
+    /// Marks the sandbox as handed out (a sandbox is never handed out
+    /// twice) and gives it normal CPU priority: it was built at a low one.
     pub(crate) fn claim(&self) -> bool {
-        !self.used.swap(true, Ordering::SeqCst)
+        let first = !self.used.swap(true, Ordering::SeqCst);
+        if first {
+            let _ = crate::sys::set_nice(self.pid, 0);
+        }
+        first
     }
 
     /// Runs a command. Output chunks go to `sink` as they arrive (if given)
@@ -334,12 +339,13 @@ impl Sandbox {
     }
 
     pub(crate) fn into_parts(self) -> SandboxParts {
-        SandboxParts { pidfd: self.pidfd, cgroup: self.cgroup, slot: self.slot }
+        SandboxParts { pid: self.pid, pidfd: self.pidfd, cgroup: self.cgroup, slot: self.slot }
     }
 }
 
 /// What must be released when a sandbox goes away.
 pub(crate) struct SandboxParts {
+    pub pid: i32,
     pub pidfd: OwnedFd,
     pub cgroup: SandboxCgroup,
     pub slot: u32,

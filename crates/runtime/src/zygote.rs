@@ -29,6 +29,10 @@ use crate::sys::{self, Forked};
 /// Descriptor number the zygote finds its socket on.
 pub const ZYGOTE_FD: RawFd = 3;
 const MAX_MSG: usize = 64 * 1024;
+/// Nice value of the zygote, and so of sandboxes while they are being built.
+pub const BUILD_NICE: i32 = 10;
+/// Nice value of a sandbox being torn down.
+pub const TEARDOWN_NICE: i32 = 19;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct SpawnRequest {
@@ -61,6 +65,10 @@ pub fn main() -> ! {
         sys::exit_now(0);
     }
     let _ = sys::set_child_subreaper();
+    // Sandboxes are built in the background while requests are served: build
+    // them at a lower priority. The server restores normal priority to a
+    // sandbox when it is handed out.
+    let _ = sys::set_nice(0, BUILD_NICE);
     let sigchld = match sys::sigchld_fd() {
         Ok(fd) => fd,
         Err(e) => {

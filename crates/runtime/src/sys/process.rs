@@ -283,3 +283,18 @@ pub fn cap_rlimit(resource: libc::__rlimit_resource_t, value: u64) -> io::Result
     let v = value.min(cur.rlim_max);
     set_rlimit(resource, v)
 }
+
+/// Sets the nice value of process `pid` (0 = the caller). Lowering it needs
+/// CAP_SYS_NICE, which the server has and sandboxes do not.
+pub fn set_nice(pid: libc::pid_t, nice: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, nice) }).map(drop)
+}
+
+/// Whether the process a pidfd names has exited (its pidfd is readable).
+pub fn pidfd_exited(pidfd: std::os::fd::BorrowedFd<'_>) -> bool {
+    let mut p = [libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+    // SAFETY: p is a valid array of one pollfd; zero timeout.
+    let n = unsafe { libc::poll(p.as_mut_ptr(), 1, 0) };
+    n > 0 && p[0].revents != 0
+}
