@@ -6,6 +6,7 @@
 
 pub mod cgroup;
 pub mod error;
+pub mod etc;
 mod init;
 pub mod pool;
 pub mod proto;

@@ -98,6 +98,8 @@ impl Runtime {
             ));
         }
         std::fs::create_dir_all(cfg.run_dir.join("root"))?;
+        crate::etc::build(&cfg.run_dir.join("etc"), "sandbox")
+            .map_err(|e| RuntimeError::Unavailable(format!("cannot prepare the sandboxes' /etc: {e}")))?;
         let cgroups =
             Cgroups::detect(&cfg.cgroup_parent).map_err(|e| RuntimeError::Unavailable(format!("cgroups: {e}")))?;
         let max_slots = ((u64::from(u32::MAX) - u64::from(cfg.id_base)) / u64::from(IDS_PER_SANDBOX)) as u32;
@@ -220,6 +222,7 @@ impl Runtime {
             limits,
             hostname: "sandbox".into(),
             root_mount: self.inner.cfg.run_dir.join("root"),
+            etc_dir: self.inner.cfg.run_dir.join("etc"),
             host_id_base,
             cgroup_procs: cgroup.procs_files(),
         };

@@ -73,6 +73,8 @@ pub struct SetupSpec {
     /// Empty host directory the init mounts the sandbox's root on, inside its
     /// own mount namespace (so nothing of it is visible on the host).
     pub root_mount: PathBuf,
+    /// The prepared `/etc` of `host` images (see [`crate::etc`]).
+    pub etc_dir: PathBuf,
     /// Host uid (and gid) that uid 0 inside maps to.
     pub host_id_base: u32,
     /// `cgroup.procs` files the init's pid is written to.

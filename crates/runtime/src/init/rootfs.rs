@@ -1,8 +1,9 @@
 //! Builds the sandbox's root filesystem inside its private mount namespace
 //! and switches into it.
 //!
-//! Layout of the `host` image: a size-limited tmpfs as `/`, holding a
-//! generated `/etc`, the writable `/workspace` and `/tmp`; the host's
+//! Layout of the `host` image: a size-limited tmpfs as `/`, holding the
+//! writable `/workspace` and `/tmp`; the `/etc` the runtime generated at
+//! start (see [`crate::etc`]) bound read-only; the host's
 //! `/usr` (and the merged-usr symlinks or directories next to it) bound
 //! read-only; a minimal `/dev`; a fresh `/proc` with the sensitive parts
 //! masked. The tmpfs root itself is remounted read-only at the end, so only
@@ -23,31 +24,6 @@ use crate::sys::{self, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS
 
 /// Host directories that make up the `host` image's system view.
 const HOST_SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
-
-/// Host `/etc` entries shown read-only in the `host` image: what the dynamic
-/// loader, TLS clients, Debian's alternatives and common interpreters need.
-/// Nothing with credentials (no shadow, no ssh, no sudoers).
-const HOST_ETC: &[&str] = &[
-    "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
-    "alternatives",
-    "ssl",
-    "ca-certificates",
-    "ca-certificates.conf",
-    "localtime",
-    "timezone",
-    "os-release",
-    "debian_version",
-    "protocols",
-    "services",
-    "mime.types",
-    "magic",
-    "inputrc",
-    "python3",
-    "python3.11",
-    "perl",
-];
 
 /// `/proc` files that are replaced by an empty file, and directories
 /// replaced by an empty read-only tmpfs.
@@ -74,7 +50,7 @@ pub fn setup(spec: &SetupSpec, image_tree: Option<OwnedFd>) -> io::Result<()> {
 
     let root = match &spec.image {
         Image::Host => {
-            host_root(t, &spec.hostname)?;
+            host_root(t, &spec.etc_dir)?;
             t.clone()
         }
         Image::Dir(_) => {
@@ -145,32 +121,12 @@ fn mirror(src: &Path, dst: &Path) -> io::Result<()> {
     }
 }
 
-fn host_root(t: &Path, hostname: &str) -> io::Result<()> {
+fn host_root(t: &Path, etc: &Path) -> io::Result<()> {
     for name in HOST_SYSTEM_DIRS {
         mirror(&Path::new("/").join(name), &t.join(name))?;
     }
-    let etc = t.join("etc");
-    mkdir(&etc, 0o755)?;
-    for name in HOST_ETC {
-        mirror(&Path::new("/etc").join(name), &etc.join(name))?;
-    }
-    let files: [(&str, String); 6] = [
-        (
-            "passwd",
-            format!(
-                "root:x:0:0:root:/root:/bin/sh\nsandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:/workspace:/bin/sh\n\
-                 nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
-            ),
-        ),
-        ("group", format!("root:x:0:\ntty:x:5:\nsandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")),
-        ("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{hostname}\n")),
-        ("hostname", format!("{hostname}\n")),
-        ("resolv.conf", "# no network in this sandbox\n".to_string()),
-        ("nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n".to_string()),
-    ];
-    for (name, content) in files {
-        fs::write(etc.join(name), content)?;
-    }
+    // One read-only bind of the /etc the runtime prepared at start.
+    bind_ro(etc, &t.join("etc"))?;
     mkdir(&t.join("root"), 0o700)?;
     mkdir(&t.join("var"), 0o755)?;
     symlink("/tmp", t.join("var/tmp"))?;
