@@ -174,7 +174,7 @@ impl Pool {
         }
         self.inner.stats.misses.fetch_add(1, Ordering::Relaxed);
         self.inner.wake.notify_one();
-        let sandbox = self.inner.rt.create((self.inner.next_id)(), image.clone(), *limits).await?;
+        let sandbox = self.inner.rt.create((self.inner.next_id)(), image.clone(), *limits, true).await?;
         sandbox.claim();
         self.inner.stats.in_use.fetch_add(1, Ordering::Relaxed);
         Ok(Lease { sandbox: Some(sandbox), hit: false, pool: self.clone() })
@@ -221,7 +221,7 @@ impl Pool {
     }
 
     async fn create_one(&self, key: Key) {
-        let created = self.inner.rt.create((self.inner.next_id)(), key.0.clone(), key.1).await;
+        let created = self.inner.rt.create((self.inner.next_id)(), key.0.clone(), key.1, false).await;
         let failed = created.is_err();
         if self.inner.closed.load(Ordering::SeqCst) {
             if let Ok(sb) = created {

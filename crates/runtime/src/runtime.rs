@@ -176,10 +176,12 @@ impl Runtime {
         BackendStatus { name: "native".into(), available: self.healthy(), features }
     }
 
-    /// Creates a sandbox with `id` (no pool involved).
-    pub async fn create(&self, id: String, image: Image, limits: EffectiveLimits) -> Result<Sandbox> {
+    /// Creates a sandbox with `id` (no pool involved). `urgent` when a
+    /// request waits for it: it is then built at normal CPU priority rather
+    /// than the background one.
+    pub async fn create(&self, id: String, image: Image, limits: EffectiveLimits, urgent: bool) -> Result<Sandbox> {
         let started = Instant::now();
-        let result = self.create_inner(id, image, limits).await;
+        let result = self.create_inner(id, image, limits, urgent).await;
         let st = &self.inner.stats;
         match &result {
             Ok(_) => {
@@ -196,7 +198,7 @@ impl Runtime {
         result
     }
 
-    async fn create_inner(&self, id: String, image: Image, limits: EffectiveLimits) -> Result<Sandbox> {
+    async fn create_inner(&self, id: String, image: Image, limits: EffectiveLimits, urgent: bool) -> Result<Sandbox> {
         let slot = {
             let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.take().ok_or(RuntimeError::Capacity(self.inner.stats.live.load(Ordering::Relaxed)))?
@@ -223,6 +225,7 @@ impl Runtime {
             hostname: "sandbox".into(),
             root_mount: self.inner.cfg.run_dir.join("root"),
             etc_dir: self.inner.cfg.run_dir.join("etc"),
+            urgent,
             host_id_base,
             cgroup_procs: cgroup.procs_files(),
         };

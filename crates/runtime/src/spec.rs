@@ -75,6 +75,8 @@ pub struct SetupSpec {
     pub root_mount: PathBuf,
     /// The prepared `/etc` of `host` images (see [`crate::etc`]).
     pub etc_dir: PathBuf,
+    /// A request waits for this sandbox: build it at normal priority.
+    pub urgent: bool,
     /// Host uid (and gid) that uid 0 inside maps to.
     pub host_id_base: u32,
     /// `cgroup.procs` files the init's pid is written to.

@@ -161,6 +161,9 @@ fn prepare_child(pid: i32, setup: &SetupSpec) -> Result<Option<OwnedFd>, String>
     // CAP_SYS_RESOURCE, which some hosts withhold); the init is tiny, so the
     // killer prefers the command that grew anyway.
     let _ = fs::write(proc_dir.join("oom_score_adj"), "-1000");
+    if setup.urgent {
+        let _ = sys::set_nice(pid, 0);
+    }
     match &setup.image {
         Image::Host => Ok(None),
         Image::Dir(path) => {
