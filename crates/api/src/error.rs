@@ -53,7 +53,11 @@ impl From<CoreError> for ApiError {
             CoreError::Unavailable(_) => Self::new(S::SERVICE_UNAVAILABLE, "unavailable", msg),
             CoreError::ShuttingDown => Self::new(S::SERVICE_UNAVAILABLE, "shutting_down", msg),
             CoreError::Config(_) | CoreError::Internal(_) => {
-                tracing::error!(error = %msg, "internal error");
+                static LOG: superserver_core::RateLimit =
+                    superserver_core::RateLimit::new(std::time::Duration::from_secs(10), 20);
+                if let Some(suppressed) = LOG.check() {
+                    tracing::error!(error = %msg, suppressed, "internal error");
+                }
                 Self::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error; the server log has the details")
             }
         }

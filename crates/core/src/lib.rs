@@ -14,4 +14,5 @@ pub use config::Config;
 pub use error::{CoreError, Result};
 pub use sandboxes::FileContent;
 pub use service::{now_ms, Counters, Helper, Service};
+pub use superserver_runtime::ratelimit::RateLimit;
 pub use superserver_runtime::OutputChunk;

@@ -10,6 +10,7 @@ pub mod etc;
 mod init;
 pub mod pool;
 pub mod proto;
+pub mod ratelimit;
 mod runtime;
 pub mod sandbox;
 pub mod seccomp;

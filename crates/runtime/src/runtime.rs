@@ -12,6 +12,7 @@ use tokio::net::UnixStream;
 
 use crate::cgroup::Cgroups;
 use crate::error::{Result, RuntimeError};
+use crate::ratelimit::RateLimit;
 use crate::sandbox::{Sandbox, SandboxParts};
 use crate::spec::{Image, SetupSpec, IDS_PER_SANDBOX};
 use crate::sys;
@@ -192,7 +193,10 @@ impl Runtime {
             }
             Err(e) => {
                 st.create_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "sandbox creation failed");
+                static LOG: RateLimit = RateLimit::new(Duration::from_secs(10), 5);
+                if let Some(suppressed) = LOG.check() {
+                    tracing::warn!(error = %e, suppressed, "sandbox creation failed");
+                }
             }
         }
         result
@@ -308,14 +312,20 @@ impl Runtime {
         if let Ok(afd) = sys::async_fd(parts.pidfd) {
             let waited = tokio::time::timeout(Duration::from_secs(10), afd.readable()).await;
             if waited.is_err() {
-                tracing::error!("sandbox init did not exit within 10s of SIGKILL");
+                static LOG: RateLimit = RateLimit::new(Duration::from_secs(10), 5);
+                if let Some(suppressed) = LOG.check() {
+                    tracing::error!(suppressed, "sandbox init did not exit within 10s of SIGKILL");
+                }
             }
         }
         let cgroup = parts.cgroup;
         let removed = tokio::task::spawn_blocking(move || cgroup.remove()).await;
         if !matches!(removed, Ok(Ok(()))) {
             self.inner.stats.cleanup_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(?removed, "cannot remove a sandbox cgroup");
+            static LOG: RateLimit = RateLimit::new(Duration::from_secs(10), 5);
+            if let Some(suppressed) = LOG.check() {
+                tracing::error!(?removed, suppressed, "cannot remove a sandbox cgroup");
+            }
         }
         self.inner.stats.destroyed.fetch_add(1, Ordering::Relaxed);
         self.free_slot(parts.slot);
