@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::proto::{ExecSpec, ExitReport};
 use crate::spec::SANDBOX_UID;
-use crate::sys::{self, Forked, SockFilter};
+use crate::sys::{self, SockFilter};
 
 use super::confine::Confinement;
 use super::groups::ExecGroups;
@@ -89,6 +89,7 @@ pub fn start(
     confine: &Confinement,
     groups: &mut ExecGroups,
     own_group: bool,
+    stack: &mut [u8],
 ) -> Started {
     let id = spec.id;
     if spec.argv.is_empty() {
@@ -106,8 +107,11 @@ pub fn start(
         let envp = spec.env.iter().map(|(k, v)| to_c(&format!("{k}={v}"))).collect::<Result<Vec<_>, _>>()?;
         Ok((path, argv, envp))
     })();
-    let (path, argv, envp) = match prepared {
-        Ok(p) => p,
+    let (exec_args, cwd_c) = match prepared {
+        Ok((path, argv, envp)) => match sys::cpath(&cwd) {
+            Ok(c) => (sys::ExecArgs::new(path, argv, envp), c),
+            Err(e) => return failed(id, 126, format!("cwd: {e}")),
+        },
         Err(msg) => return failed(id, 126, msg),
     };
     let pipes = (|| Ok::<_, std::io::Error>((sys::pipe()?, sys::pipe()?, sys::pipe()?)))();
@@ -117,38 +121,41 @@ pub fn start(
     };
     let group = if own_group { groups.create(id) } else { None };
     let join = group.as_deref().map(|g| groups.join_files(g)).unwrap_or_default();
-    match sys::fork() {
+    // The child shares the init's memory until it execs: everything it uses
+    // is prepared here, and it only borrows.
+    let mut run_child = || -> i32 {
+        // Join the command's group first: everything it starts stays in it.
+        for fd in &join {
+            let _ = sys::write(fd.as_fd(), b"0");
+        }
+        let _ = sys::dup_onto(in_r.as_fd(), 0);
+        let _ = sys::dup_onto(out_w.as_fd(), 1);
+        let _ = sys::dup_onto(err_w.as_fd(), 2);
+        let err = child(spec, &cwd_c, seccomp, confine, &exec_args);
+        let _ = writeln!(std::io::stderr(), "superserver: cannot run {}: {err}", spec.argv[0]);
+        sys::exit_now(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 })
+    };
+    // Timed from before the clone: the child's set-up is the command's cost.
+    let started = Instant::now();
+    match sys::vfork_run(stack, &mut run_child) {
         Err(e) => {
             if let Some(g) = &group {
                 groups.remove(g);
             }
-            failed(id, 126, format!("cannot fork: {e}"))
+            failed(id, 126, format!("cannot start the command: {e}"))
         }
-        Ok(Forked::Child) => {
-            // Join the command's group first: everything it starts stays in it.
-            for fd in &join {
-                let _ = sys::write(fd.as_fd(), b"0");
-            }
+        Ok(pid) => {
             drop(join);
-            let _ = sys::dup_onto(in_r.as_fd(), 0);
-            let _ = sys::dup_onto(out_w.as_fd(), 1);
-            let _ = sys::dup_onto(err_w.as_fd(), 2);
-            let err = child(spec, &cwd, seccomp, confine, &path, &argv, &envp);
-            let _ = writeln!(std::io::stderr(), "superserver: cannot run {}: {err}", spec.argv[0]);
-            sys::exit_now(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 })
-        }
-        Ok(Forked::Parent(pid)) => {
             drop((in_r, out_w, err_w));
             for fd in [&in_w, &out_r, &err_r] {
                 let _ = sys::set_nonblocking(fd.as_fd(), true);
             }
             let stdin_fd = if stdin.is_empty() { None } else { Some(in_w) };
-            let now = Instant::now();
             Started::Running(Box::new(Running {
                 id,
                 pid,
-                started: now,
-                deadline: spec.timeout_ms.map(|ms| now + std::time::Duration::from_millis(ms)),
+                started,
+                deadline: spec.timeout_ms.map(|ms| started + std::time::Duration::from_millis(ms)),
                 stdin: stdin_fd,
                 stdin_data: stdin,
                 stdin_pos: 0,
@@ -163,15 +170,13 @@ pub fn start(
     }
 }
 
-/// The forked child: confine, then exec. Returns only on failure.
+/// The child: confine, then exec. Returns only on failure.
 fn child(
     spec: &ExecSpec,
-    cwd: &Path,
+    cwd: &CString,
     seccomp: &[SockFilter],
     confine: &Confinement,
-    path: &CString,
-    argv: &[CString],
-    envp: &[CString],
+    exec_args: &sys::ExecArgs,
 ) -> std::io::Error {
     let step =
         |what: &str, r: std::io::Result<()>| r.map_err(|e| std::io::Error::new(e.kind(), format!("{what}: {e}")));
@@ -184,7 +189,7 @@ fn child(
         // Uses the init's ruleset descriptor, so before closing descriptors.
         step("landlock", confine.apply())?;
         sys::close_fds_from(3, &[]);
-        step("chdir", std::env::set_current_dir(cwd))?;
+        step("chdir", sys::chdir(cwd))?;
         step("rlimit core", sys::set_rlimit(libc::RLIMIT_CORE, 0))?;
         step("rlimit nofile", sys::cap_rlimit(libc::RLIMIT_NOFILE, 65_536))?;
         step("drop privileges", sys::become_unprivileged(spec.root, SANDBOX_UID))?;
@@ -195,5 +200,5 @@ fn child(
     if let Err(e) = result {
         return e;
     }
-    sys::execve(path, argv, envp)
+    exec_args.exec()
 }

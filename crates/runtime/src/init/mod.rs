@@ -30,6 +30,8 @@ use exec::{Running, Started};
 /// (background children that keep the pipes open are not waited for).
 const DRAIN_GRACE: Duration = Duration::from_millis(50);
 const READ_CHUNK: usize = 64 * 1024;
+/// Stack of a command's child between clone and exec.
+const SPAWN_STACK: usize = 256 * 1024;
 
 /// Entry point of the init, in the child of the zygote's clone. `sync` is
 /// readable once the zygote wrote the id maps and cgroup membership.
@@ -99,6 +101,7 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         seccomp: seccomp::sandbox_filter(),
         confine,
         groups,
+        stack: vec![0; SPAWN_STACK],
     };
     init.serve();
     // The server is gone: nothing in this sandbox may outlive it.
@@ -114,6 +117,8 @@ struct Init {
     seccomp: Vec<SockFilter>,
     confine: Confinement,
     groups: groups::ExecGroups,
+    /// Stack for starting commands (they share the init's memory until exec).
+    stack: Vec<u8>,
 }
 
 impl Init {
@@ -213,7 +218,7 @@ impl Init {
     }
 
     fn start_command(&mut self, spec: proto::ExecSpec, stdin: Vec<u8>, own_group: bool) -> bool {
-        match exec::start(&spec, stdin, &self.seccomp, &self.confine, &mut self.groups, own_group) {
+        match exec::start(&spec, stdin, &self.seccomp, &self.confine, &mut self.groups, own_group, &mut self.stack) {
             Started::Running(r) => {
                 self.running.push(*r);
                 true

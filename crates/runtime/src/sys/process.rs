@@ -36,33 +36,10 @@ pub fn clone_with_flags(ns_flags: libc::c_int) -> io::Result<Forked> {
     }
 }
 
-/// `fork(2)`. Must only be called from a single-threaded process.
-pub fn fork() -> io::Result<Forked> {
-    // SAFETY: the caller is single-threaded (zygote or sandbox init), so the
-    // child may keep running Rust code.
-    let ret = unsafe { libc::fork() };
-    match check(ret)? {
-        0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent(pid)),
-    }
-}
-
 /// `unshare(2)`.
 pub fn unshare(flags: libc::c_int) -> io::Result<()> {
     // SAFETY: plain syscall with integer argument.
     check(unsafe { libc::unshare(flags) }).map(drop)
-}
-
-/// Replaces the process image. Only returns on failure.
-pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> io::Error {
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let mut env_ptrs: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
-    env_ptrs.push(std::ptr::null());
-    // SAFETY: both arrays are NUL-terminated arrays of pointers to valid C
-    // strings that outlive the call.
-    unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
-    io::Error::last_os_error()
 }
 
 /// Terminates the calling process immediately, without running destructors
@@ -297,4 +274,69 @@ pub fn pidfd_exited(pidfd: std::os::fd::BorrowedFd<'_>) -> bool {
     // SAFETY: p is a valid array of one pollfd; zero timeout.
     let n = unsafe { libc::poll(p.as_mut_ptr(), 1, 0) };
     n > 0 && p[0].revents != 0
+}
+
+/// An `execve` prepared in advance, so the call itself allocates nothing
+/// (it runs in a child that shares this process's memory).
+pub struct ExecArgs {
+    path: CString,
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    env_ptrs: Vec<*const libc::c_char>,
+}
+
+impl ExecArgs {
+    pub fn new(path: CString, argv: Vec<CString>, envp: Vec<CString>) -> Self {
+        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        argv_ptrs.push(std::ptr::null());
+        let mut env_ptrs: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+        env_ptrs.push(std::ptr::null());
+        // The CStrings' heap buffers do not move when the Vecs holding them
+        // are moved into the struct, so the pointers stay valid.
+        Self { path, _argv: argv, _envp: envp, argv_ptrs, env_ptrs }
+    }
+
+    /// Replaces the process image. Only returns on failure.
+    pub fn exec(&self) -> io::Error {
+        // SAFETY: both arrays are NUL-terminated arrays of pointers into C
+        // strings owned by self, which outlives the call.
+        unsafe { libc::execve(self.path.as_ptr(), self.argv_ptrs.as_ptr(), self.env_ptrs.as_ptr()) };
+        io::Error::last_os_error()
+    }
+}
+
+/// `chdir(2)` with a prepared path (no allocation).
+pub fn chdir(path: &CString) -> io::Result<()> {
+    // SAFETY: path is a valid C string.
+    check(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+}
+
+extern "C" fn vfork_trampoline<F: FnMut() -> i32>(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: arg is the `&mut F` passed by vfork_run, alive while the
+    // parent is suspended (CLONE_VFORK) for the child's whole life before exec.
+    let f = unsafe { &mut *arg.cast::<F>() };
+    f()
+}
+
+/// Runs `f` in a child that shares this process's memory, on `stack`, as
+/// `posix_spawn` does (`clone(CLONE_VM | CLONE_VFORK)`): no page tables are
+/// copied and no page is copied on write; this process is suspended until
+/// the child execs or exits. `f` must end in an exec or [`exit_now`], must
+/// not drop or move what it borrows, and must not leave memory allocated.
+pub fn vfork_run<F: FnMut() -> i32>(stack: &mut [u8], f: &mut F) -> io::Result<libc::pid_t> {
+    // The stack grows down: start at its 16-byte aligned top.
+    let top = stack.as_mut_ptr_range().end as usize & !15;
+    // SAFETY: the child runs vfork_trampoline::<F> on a stack of its own
+    // inside `stack`, which outlives it (this call does not return before the
+    // child execs or exits); `f` is a valid &mut F for the same span.
+    let pid = unsafe {
+        libc::clone(
+            vfork_trampoline::<F>,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (f as *mut F).cast::<libc::c_void>(),
+        )
+    };
+    check(pid)
 }
