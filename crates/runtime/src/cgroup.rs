@@ -12,8 +12,12 @@ use superserver_wire::EffectiveLimits;
 
 use crate::sys;
 
-/// v1 controllers a sandbox joins; `memory` and `pids` are required.
-const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "cpuacct", "freezer"];
+/// v1 controllers a sandbox joins; `memory` and `pids` are required. Each
+/// hierarchy costs a directory and a process migration per sandbox, so only
+/// the ones that limit (memory, pids, cpu) or kill (freezer) are joined; CPU
+/// time comes from the commands' rusage. (Where cpuacct is co-mounted with
+/// cpu, it comes along.)
+const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "freezer"];
 const CPU_PERIOD_US: u64 = 100_000;
 
 #[derive(Debug, Clone)]
@@ -217,7 +221,7 @@ impl SandboxCgroup {
             // Swap included in the limit where the kernel accounts it.
             self.write("memory", "memory.memsw.limit_in_bytes", &mem).or_else(ignore_missing)?;
             self.write("pids", "pids.max", &l.pids.to_string())?;
-            self.write("cpu", "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
+            // The period is the kernel's default (100 ms): only the quota is set.
             self.write("cpu", "cpu.cfs_quota_us", &quota.to_string())?;
         }
         Ok(())

@@ -25,7 +25,7 @@ impl ExecGroups {
     /// Opens the sandbox group's directories (the parents of its
     /// `cgroup.procs` files) in the hierarchies a command's group needs: on
     /// v2 the one hierarchy; on v1 the freezer (to kill a command's whole
-    /// tree) and cpuacct (its CPU time). Memory and pids stay accounted and
+    /// tree) and cpuacct where the sandbox joined it (its CPU time). Memory and pids stay accounted and
     /// limited at the sandbox level, which keeps a command's group cheap.
     pub fn open(procs_files: &[PathBuf]) -> Self {
         const USEFUL: &[&str] = &["cgroup.kill", "freezer.state", "cpuacct.usage"];
