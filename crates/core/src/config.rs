@@ -123,7 +123,7 @@ impl Default for SandboxConfig {
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { size: 4, max_profiles: 8, profile_idle_seconds: 600, parallel_creates: 2 }
+        Self { size: 8, max_profiles: 8, profile_idle_seconds: 600, parallel_creates: 2 }
     }
 }
 

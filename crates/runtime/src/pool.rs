@@ -146,7 +146,8 @@ impl Pool {
             let mut taken = None;
             if let Some(p) = profiles.get_mut(&key) {
                 p.last_used = Instant::now();
-                while let Some(sb) = p.ready.pop_front() {
+                // Newest first: its pages are the likeliest still in cache.
+                while let Some(sb) = p.ready.pop_back() {
                     if sb.alive() && sb.claim() {
                         taken = Some(sb);
                         break;

@@ -18,7 +18,7 @@ use crate::stats::{ms, ratio, Samples};
 use super::*;
 
 /// The server's default `[pool]` settings.
-const DEFAULT_POOL: usize = 4;
+const DEFAULT_POOL: usize = 8;
 const DEFAULT_PARALLEL: usize = 2;
 
 pub async fn run(bin: &Path, plan: &Plan, peers: &PeerFigures, report: &mut Report) -> Result<()> {
