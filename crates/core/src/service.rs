@@ -42,7 +42,6 @@ pub(crate) struct Inner {
     pub pool: Pool,
     pub store: Store,
     pub live: Mutex<HashMap<String, Arc<Live>>>,
-    pub lost_at_start: Vec<String>,
     pub started: Instant,
     pub cancel: CancellationToken,
     pub counters: Counters,
@@ -89,9 +88,9 @@ impl Service {
         };
         let runtime = Runtime::start(rt_cfg)?;
         let lost = store.mark_running_lost("the server stopped while the sandbox was running", now_ms()).await?;
-        let lost_at_start: Vec<String> = lost.into_iter().map(|r| r.id).collect();
-        if !lost_at_start.is_empty() {
-            tracing::warn!(lost = ?lost_at_start, "persistent sandboxes lost by the previous run");
+        if !lost.is_empty() {
+            let ids: Vec<&str> = lost.iter().map(|r| r.id.as_str()).collect();
+            tracing::warn!(lost = ?ids, "persistent sandboxes lost by the previous run");
         }
         let cancel = CancellationToken::new();
         let default_image = Image::parse(&cfg.sandbox.default_image)?;
@@ -116,7 +115,6 @@ impl Service {
                 pool,
                 store,
                 live: Mutex::new(HashMap::new()),
-                lost_at_start,
                 started: Instant::now(),
                 cancel,
                 counters: Counters::default(),
@@ -199,12 +197,7 @@ impl Service {
     /// `GET /v1/status`.
     pub async fn status(&self) -> Result<StatusResponse> {
         let since = now_ms() - 7 * 86_400_000;
-        let mut lost = self.inner.store.lost_sandboxes(since).await?;
-        for id in &self.inner.lost_at_start {
-            if !lost.contains(id) {
-                lost.push(id.clone());
-            }
-        }
+        let lost = self.inner.store.lost_sandboxes(since).await?;
         let c = &self.inner.counters;
         Ok(StatusResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -232,10 +225,5 @@ impl Service {
     /// Pool figures.
     pub fn pool_status(&self) -> superserver_wire::PoolStatus {
         self.inner.pool.status()
-    }
-
-    /// Names of sandbox cgroups of this instance on the host right now.
-    pub fn host_cgroups(&self) -> Vec<String> {
-        self.inner.runtime.cgroup_names()
     }
 }

@@ -255,18 +255,6 @@ impl SandboxCgroup {
             .unwrap_or(0)
     }
 
-    /// Peak memory use of the group in bytes.
-    pub fn peak_memory(&self) -> u64 {
-        let (ctl, file) = if self.v2 { ("", "memory.peak") } else { ("memory", "memory.max_usage_in_bytes") };
-        self.read(ctl, file).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
-    }
-
-    /// Current memory use of the group in bytes.
-    pub fn memory_current(&self) -> u64 {
-        let (ctl, file) = if self.v2 { ("", "memory.current") } else { ("memory", "memory.usage_in_bytes") };
-        self.read(ctl, file).and_then(|s| s.trim().parse().ok()).unwrap_or(0)
-    }
-
     /// The group's directories and those of its child groups (per-command
     /// groups), deepest first.
     fn tree(&self) -> Vec<PathBuf> {
@@ -342,11 +330,6 @@ impl SandboxCgroup {
             std::thread::sleep(Duration::from_millis(5));
         }
         Err(last_err.unwrap_or_else(|| io::Error::other("cgroup removal failed")))
-    }
-
-    /// Whether any of the group's directories still exists.
-    pub fn exists(&self) -> bool {
-        self.dirs.iter().any(|d| d.exists())
     }
 }
 

@@ -152,11 +152,6 @@ impl Runtime {
         self.inner.cgroups.remove_parent();
     }
 
-    /// Names of this instance's sandbox cgroups that exist now.
-    pub fn cgroup_names(&self) -> Vec<String> {
-        self.inner.cgroups.list()
-    }
-
     pub fn stats(&self) -> &RuntimeStats {
         &self.inner.stats
     }

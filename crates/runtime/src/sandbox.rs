@@ -171,11 +171,9 @@ pub struct Sandbox {
     pub image: Image,
     pub limits: EffectiveLimits,
     pub pid: i32,
-    pub created: Instant,
     pub(crate) pidfd: OwnedFd,
     pub(crate) cgroup: SandboxCgroup,
     pub(crate) slot: u32,
-    pub landlock: String,
     conn: Conn,
     used: AtomicBool,
     /// OOM kills of the cgroup already attributed to earlier commands.
@@ -195,8 +193,8 @@ impl Sandbox {
     ) -> std::result::Result<Self, (RuntimeError, SandboxParts)> {
         let (conn, mut reader) = Conn::start(ctrl);
         let first = tokio::time::timeout(setup_timeout, proto::read_frame::<_, FromInit>(&mut reader)).await;
-        let landlock = match first {
-            Ok(Ok(Some((FromInit::Ready { landlock }, _)))) => landlock,
+        match first {
+            Ok(Ok(Some((FromInit::Ready { .. }, _)))) => {}
             Ok(Ok(Some((FromInit::SetupFailed { message }, _)))) => return Err((RuntimeError::Setup(message), parts)),
             Ok(Ok(_)) | Ok(Err(_)) => return Err((RuntimeError::Setup("the init exited during setup".into()), parts)),
             Err(_) => return Err((RuntimeError::SetupTimeout(setup_timeout), parts)),
@@ -207,11 +205,9 @@ impl Sandbox {
             image,
             limits,
             pid,
-            created: Instant::now(),
             pidfd: parts.pidfd,
             cgroup: parts.cgroup,
             slot: parts.slot,
-            landlock,
             conn,
             used: AtomicBool::new(false),
             oom_seen: std::sync::atomic::AtomicU64::new(0),
@@ -331,11 +327,6 @@ impl Sandbox {
     /// commands end with [`RuntimeError::SandboxGone`].
     pub fn kill(&self) {
         let _ = crate::sys::pidfd_kill(std::os::fd::AsFd::as_fd(&self.pidfd), libc::SIGKILL);
-    }
-
-    /// Current memory use of the sandbox in bytes.
-    pub fn memory_bytes(&self) -> u64 {
-        self.cgroup.memory_current()
     }
 
     pub(crate) fn into_parts(self) -> SandboxParts {

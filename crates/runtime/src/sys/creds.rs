@@ -124,12 +124,6 @@ pub fn install_seccomp(program: &[SockFilter]) -> io::Result<()> {
         .map(drop)
 }
 
-/// The unprivileged uid and gid of the calling process (real ids).
-pub fn current_ids() -> (libc::uid_t, libc::gid_t) {
-    // SAFETY: always succeed.
-    unsafe { (libc::getuid(), libc::getgid()) }
-}
-
 /// Effective uid of the calling process.
 pub fn geteuid() -> libc::uid_t {
     // SAFETY: always succeeds.

@@ -64,13 +64,6 @@ fn statvfs_flags(path: &Path) -> io::Result<libc::c_ulong> {
     Ok(flags)
 }
 
-/// `umount2(2)`.
-pub fn umount(target: &Path, flags: libc::c_int) -> io::Result<()> {
-    let c = cpath(target)?;
-    // SAFETY: c is a valid C string.
-    check(unsafe { libc::umount2(c.as_ptr(), flags) }).map(drop)
-}
-
 /// Makes the current directory the root: `pivot_root(".", ".")` followed by a
 /// lazy unmount of the old root stacked beneath it, so nothing of the host's
 /// mount tree stays reachable.

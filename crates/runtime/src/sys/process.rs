@@ -107,13 +107,6 @@ pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// Whether a process with this pid exists (it may be a zombie).
-pub fn process_exists(pid: libc::pid_t) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    let ret = unsafe { libc::kill(pid, 0) };
-    ret == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 /// `setsid(2)`.
 pub fn setsid() -> io::Result<()> {
     // SAFETY: plain syscall.
@@ -176,12 +169,6 @@ pub fn set_rlimit(resource: libc::__rlimit_resource_t, value: u64) -> io::Result
     let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
     // SAFETY: lim is a valid rlimit.
     check(unsafe { libc::setrlimit(resource, &lim) }).map(drop)
-}
-
-/// Pid of the calling process.
-pub fn getpid() -> libc::pid_t {
-    // SAFETY: always succeeds.
-    unsafe { libc::getpid() }
 }
 
 /// `pidfd_open(2)`: a descriptor that names `pid` for as long as it is held,
