@@ -69,6 +69,7 @@ pub fn main() -> ! {
     // them at a lower priority. The server restores normal priority to a
     // sandbox when it is handed out.
     let _ = sys::set_nice(0, BUILD_NICE);
+    crate::init::prepare();
     let sigchld = match sys::sigchld_fd() {
         Ok(fd) => fd,
         Err(e) => {
@@ -160,7 +161,10 @@ fn prepare_child(pid: i32, setup: &SetupSpec) -> Result<Option<OwnedFd>, String>
     // Shield the init from the OOM killer where the host lets us (it needs
     // CAP_SYS_RESOURCE, which some hosts withhold); the init is tiny, so the
     // killer prefers the command that grew anyway.
-    let _ = fs::write(proc_dir.join("oom_score_adj"), "-1000");
+    static OOM_SHIELD_REFUSED: AtomicBool = AtomicBool::new(false);
+    if !OOM_SHIELD_REFUSED.load(Ordering::Relaxed) && fs::write(proc_dir.join("oom_score_adj"), "-1000").is_err() {
+        OOM_SHIELD_REFUSED.store(true, Ordering::Relaxed);
+    }
     if setup.urgent {
         let _ = sys::set_nice(pid, 0);
     }

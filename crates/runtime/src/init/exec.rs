@@ -1,8 +1,9 @@
 //! Starting one command inside the sandbox, confined.
 //!
 //! The init forks; the child drops every privilege in the order the kernel
-//! requires (bounding set while still privileged → user switch → remaining
-//! capabilities → no_new_privs → landlock → seccomp) and execs. A failure
+//! requires (user switch → remaining capabilities → no_new_privs → landlock)
+//! and execs. The bounding set was emptied and the seccomp filter installed
+//! on the init itself, once, and the child inherits both. A failure
 //! before exec is written to the command's stderr and reported with exit 126
 //! (or 127 when the executable does not exist).
 
@@ -14,7 +15,7 @@ use std::time::Instant;
 
 use crate::proto::{ExecSpec, ExitReport};
 use crate::spec::SANDBOX_UID;
-use crate::sys::{self, SockFilter};
+use crate::sys;
 
 use super::confine::Confinement;
 use super::groups::ExecGroups;
@@ -85,7 +86,7 @@ fn resolve(argv0: &str, env: &[(String, String)], cwd: &Path) -> Result<PathBuf,
 pub fn start(
     spec: &ExecSpec,
     stdin: Vec<u8>,
-    seccomp: &[SockFilter],
+    reset_oom: bool,
     confine: &Confinement,
     groups: &mut ExecGroups,
     own_group: bool,
@@ -131,7 +132,7 @@ pub fn start(
         let _ = sys::dup_onto(in_r.as_fd(), 0);
         let _ = sys::dup_onto(out_w.as_fd(), 1);
         let _ = sys::dup_onto(err_w.as_fd(), 2);
-        let err = child(spec, &cwd_c, seccomp, confine, &exec_args);
+        let err = child(spec, &cwd_c, reset_oom, confine, &exec_args);
         let _ = writeln!(std::io::stderr(), "superserver: cannot run {}: {err}", spec.argv[0]);
         sys::exit_now(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 })
     };
@@ -174,7 +175,7 @@ pub fn start(
 fn child(
     spec: &ExecSpec,
     cwd: &CString,
-    seccomp: &[SockFilter],
+    reset_oom: bool,
     confine: &Confinement,
     exec_args: &sys::ExecArgs,
 ) -> std::io::Error {
@@ -185,7 +186,9 @@ fn child(
         step("setsid", sys::setsid())?;
         // The init is shielded from the OOM killer where the host allows; its
         // commands are not. (Before landlock, which forbids writing /proc.)
-        let _ = std::fs::write("/proc/self/oom_score_adj", "0");
+        if reset_oom {
+            let _ = std::fs::write("/proc/self/oom_score_adj", "0");
+        }
         // Uses the init's ruleset descriptor, so before closing descriptors.
         step("landlock", confine.apply())?;
         sys::close_fds_from(3, &[]);
@@ -194,7 +197,6 @@ fn child(
         step("rlimit nofile", sys::cap_rlimit(libc::RLIMIT_NOFILE, 65_536))?;
         step("drop privileges", sys::become_unprivileged(spec.root, SANDBOX_UID))?;
         step("no_new_privs", sys::set_no_new_privs())?;
-        step("seccomp", sys::install_seccomp(seccomp))?;
         Ok(())
     })();
     if let Err(e) = result {

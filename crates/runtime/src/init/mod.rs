@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::proto::{self, FrameBuf, FromInit, ToInit};
 use crate::seccomp;
 use crate::spec::SetupSpec;
-use crate::sys::{self, SockFilter};
+use crate::sys;
 
 pub use confine::Confinement;
 use exec::{Running, Started};
@@ -32,6 +32,12 @@ const DRAIN_GRACE: Duration = Duration::from_millis(50);
 const READ_CHUNK: usize = 64 * 1024;
 /// Stack of a command's child between clone and exec.
 const SPAWN_STACK: usize = 256 * 1024;
+
+/// Work every sandbox's set-up shares, done once in the process its inits
+/// are cloned from.
+pub fn prepare() {
+    rootfs::prepare();
+}
 
 /// Entry point of the init, in the child of the zygote's clone. `sync` is
 /// readable once the zygote wrote the id maps and cgroup membership.
@@ -79,6 +85,17 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         sys::exit_now(1);
     }
     let _ = sys::set_dumpable(false);
+    // The filter every command runs under, installed once on the init (which
+    // needs none of the denied calls from here on) and inherited by every
+    // process it starts: nothing to compile on a command's way to exec.
+    if let Err(e) = sys::install_seccomp(&seccomp::sandbox_filter()) {
+        let msg = FromInit::SetupFailed { message: format!("seccomp: {e}") };
+        let _ = ctrl.write_all(&proto::encode(&msg, b""));
+        sys::exit_now(1);
+    }
+    // Commands reset the OOM score only if the zygote managed to lower the
+    // init's (the host may withhold CAP_SYS_RESOURCE).
+    let oom_shielded = std::fs::read_to_string("/proc/self/oom_score_adj").is_ok_and(|s| s.trim() != "0");
     sys::ignore_sigpipe();
     let sigchld = match sys::sigchld_fd() {
         Ok(fd) => fd,
@@ -98,7 +115,7 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         inbuf: FrameBuf::default(),
         running: Vec::new(),
         sigchld,
-        seccomp: seccomp::sandbox_filter(),
+        oom_shielded,
         confine,
         groups,
         stack: vec![0; SPAWN_STACK],
@@ -114,7 +131,8 @@ struct Init {
     inbuf: FrameBuf,
     running: Vec<Running>,
     sigchld: OwnedFd,
-    seccomp: Vec<SockFilter>,
+    /// Whether commands must reset the OOM score the init was given.
+    oom_shielded: bool,
     confine: Confinement,
     groups: groups::ExecGroups,
     /// Stack for starting commands (they share the init's memory until exec).
@@ -218,7 +236,8 @@ impl Init {
     }
 
     fn start_command(&mut self, spec: proto::ExecSpec, stdin: Vec<u8>, own_group: bool) -> bool {
-        match exec::start(&spec, stdin, &self.seccomp, &self.confine, &mut self.groups, own_group, &mut self.stack) {
+        match exec::start(&spec, stdin, self.oom_shielded, &self.confine, &mut self.groups, own_group, &mut self.stack)
+        {
             Started::Running(r) => {
                 self.running.push(*r);
                 true

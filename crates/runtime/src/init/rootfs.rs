@@ -18,6 +18,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::spec::{Image, SetupSpec, SANDBOX_UID};
 use crate::sys::{self, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC};
@@ -35,6 +36,53 @@ const PROC_READONLY: &[&str] = &["sys", "bus", "fs", "irq"];
 
 /// Device nodes bound from the host into `/dev`.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// What the host offers that every sandbox's root is built from, looked up
+/// once (by the zygote, before its first clone: its inits inherit the
+/// answer) instead of some thirty `stat`s per sandbox. A change of the
+/// host's top-level layout (a new `/lib32`) shows in sandboxes created after
+/// the zygote restarts.
+struct HostLayout {
+    /// `HOST_SYSTEM_DIRS` that exist: a symlink's target, or `None` for a
+    /// directory to bind.
+    system: Vec<(&'static str, Option<PathBuf>)>,
+    proc_readonly: Vec<&'static str>,
+    proc_masked_files: Vec<&'static str>,
+    proc_masked_dirs: Vec<&'static str>,
+}
+
+fn host_layout() -> &'static HostLayout {
+    static LAYOUT: OnceLock<HostLayout> = OnceLock::new();
+    LAYOUT.get_or_init(|| {
+        let system = HOST_SYSTEM_DIRS
+            .iter()
+            .filter_map(|&name| {
+                let path = Path::new("/").join(name);
+                let meta = fs::symlink_metadata(&path).ok()?;
+                if meta.file_type().is_symlink() {
+                    Some((name, Some(fs::read_link(&path).ok()?)))
+                } else {
+                    meta.is_dir().then_some((name, None))
+                }
+            })
+            .collect();
+        // Entries of the kernel's procfs, the same in every instance of it.
+        let proc = Path::new("/proc");
+        let existing = |names: &[&'static str]| names.iter().copied().filter(|n| proc.join(n).exists()).collect();
+        HostLayout {
+            system,
+            proc_readonly: existing(PROC_READONLY),
+            proc_masked_files: existing(PROC_MASKED_FILES),
+            proc_masked_dirs: PROC_MASKED_DIRS.iter().copied().filter(|n| proc.join(n).is_dir()).collect(),
+        }
+    })
+}
+
+/// Looks the host's layout up now, so that sandboxes cloned from this
+/// process inherit it.
+pub fn prepare() {
+    host_layout();
+}
 
 /// Sets up every namespace-local resource and pivots into the new root.
 /// Runs in the sandbox's init, after the zygote wrote its id maps.
@@ -99,30 +147,21 @@ fn mkdir(path: &Path, mode: u32) -> io::Result<()> {
     }
 }
 
-/// Binds `src` read-only at `dst`, creating the mount point of the right kind.
+/// Binds directory `src` read-only at `dst`.
 fn bind_ro(src: &Path, dst: &Path) -> io::Result<()> {
-    if src.is_dir() {
-        mkdir(dst, 0o755)?;
-    } else {
-        fs::write(dst, b"")?;
-    }
+    mkdir(dst, 0o755)?;
     sys::bind(src, dst)?;
     sys::remount_bind(dst, MS_RDONLY | MS_NOSUID | MS_NODEV)
 }
 
-/// Mirrors `src` at `dst`: the same symlink if it is one, else a read-only bind.
-fn mirror(src: &Path, dst: &Path) -> io::Result<()> {
-    let Ok(meta) = fs::symlink_metadata(src) else { return Ok(()) };
-    if meta.file_type().is_symlink() {
-        symlink(fs::read_link(src)?, dst)
-    } else {
-        bind_ro(src, dst)
-    }
-}
-
 fn host_root(t: &Path, etc: &Path) -> io::Result<()> {
-    for name in HOST_SYSTEM_DIRS {
-        mirror(&Path::new("/").join(name), &t.join(name))?;
+    // The host's system directories: the same symlink where it is one (the
+    // merged-usr `/bin -> usr/bin`), else a read-only bind.
+    for (name, link) in &host_layout().system {
+        match link {
+            Some(target) => symlink(target, t.join(name))?,
+            None => bind_ro(&Path::new("/").join(name), &t.join(name))?,
+        }
     }
     // One read-only bind of the /etc the runtime prepared at start.
     bind_ro(etc, &t.join("etc"))?;
@@ -192,26 +231,20 @@ fn dev(dev: &Path) -> io::Result<()> {
 
 fn proc(proc: &Path, empty: &Path) -> io::Result<()> {
     sys::mount(Some("proc"), proc, Some("proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, None).map_err(ctx("mount /proc"))?;
-    for name in PROC_READONLY {
+    let layout = host_layout();
+    for name in &layout.proc_readonly {
         let p = proc.join(name);
-        if p.exists() {
-            sys::bind(&p, &p)?;
-            sys::remount_bind(&p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)?;
-        }
+        sys::bind(&p, &p)?;
+        sys::remount_bind(&p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)?;
     }
-    for name in PROC_MASKED_FILES {
-        let p = proc.join(name);
-        if p.exists() {
-            sys::bind(Path::new("/dev/null"), &p)?;
-        }
+    for name in &layout.proc_masked_files {
+        sys::bind(Path::new("/dev/null"), &proc.join(name))?;
     }
-    for name in PROC_MASKED_DIRS {
+    for name in &layout.proc_masked_dirs {
+        // A bind of an empty directory: cheaper than a tmpfs per mask.
         let p = proc.join(name);
-        if p.is_dir() {
-            // A bind of an empty directory: cheaper than a tmpfs per mask.
-            sys::bind(empty, &p)?;
-            sys::remount_bind(&p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)?;
-        }
+        sys::bind(empty, &p)?;
+        sys::remount_bind(&p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)?;
     }
     Ok(())
 }
