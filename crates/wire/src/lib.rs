@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod tenancy;
+pub use tenancy::*;
+
 /// Media type for a streamed run or exec: one JSON [`StreamEvent`] per line.
 pub const NDJSON: &str = "application/x-ndjson";
 /// Media type for a streamed run or exec as server-sent events.
@@ -272,6 +275,9 @@ impl SandboxKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SandboxInfo {
     pub id: String,
+    /// The tenant the sandbox belongs to.
+    #[serde(default)]
+    pub tenant_id: String,
     pub kind: SandboxKind,
     pub state: SandboxState,
     pub image: String,
@@ -371,17 +377,39 @@ pub struct StatusResponse {
 }
 
 /// Body of every error answer: `{"error": {"code": …, "message": …}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorResponse {
     pub error: ErrorBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code, e.g. `sandbox_not_found`.
     pub code: String,
     /// What went wrong and what to do about it.
     pub message: String,
+    /// `quota_exceeded`: which quota (`executions`, `cpu_seconds`,
+    /// `gb_seconds`, `concurrent_sandboxes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
+    /// `quota_exceeded`: the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// `quota_exceeded`: what is used of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<f64>,
+    /// `quota_exceeded`: when the quota resets (RFC 3339), for periodic quotas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<String>,
+    /// The same instant, unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at_ms: Option<i64>,
+    /// `feature_not_in_plan`: the feature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
+    /// `rate_limited`: seconds to wait (also in `Retry-After`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }
 
 #[cfg(test)]
