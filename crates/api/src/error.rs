@@ -15,11 +15,18 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Fields beyond code and message (quota figures, the feature, the wait).
+    pub details: ErrorBody,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), details: ErrorBody::default() }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut ErrorBody)) -> Self {
+        f(&mut self.details);
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -32,7 +39,9 @@ impl ApiError {
 
     /// The JSON body of this error.
     pub fn body(&self) -> ErrorResponse {
-        ErrorResponse { error: ErrorBody { code: self.code.to_string(), message: self.message.clone() } }
+        ErrorResponse {
+            error: ErrorBody { code: self.code.to_string(), message: self.message.clone(), ..self.details.clone() },
+        }
     }
 }
 
@@ -52,6 +61,30 @@ impl From<CoreError> for ApiError {
             CoreError::Capacity(_) => Self::new(S::SERVICE_UNAVAILABLE, "capacity", msg),
             CoreError::Unavailable(_) => Self::new(S::SERVICE_UNAVAILABLE, "unavailable", msg),
             CoreError::ShuttingDown => Self::new(S::SERVICE_UNAVAILABLE, "shutting_down", msg),
+            CoreError::Unauthenticated(_) => Self::new(S::UNAUTHORIZED, "unauthorized", msg),
+            CoreError::Forbidden(_) => Self::new(S::FORBIDDEN, "forbidden", msg),
+            CoreError::FeatureNotInPlan { feature, .. } => {
+                Self::new(S::FORBIDDEN, "feature_not_in_plan", msg).with(|d| d.feature = Some(feature))
+            }
+            CoreError::QuotaExceeded { quota, limit, used, resets_at_ms } => {
+                let resets = resets_at_ms.map(superserver_core::tenancy::plans::rfc3339);
+                let msg = match &resets {
+                    Some(r) => format!("{msg}; it resets at {r}"),
+                    None => format!("{msg}; end a running sandbox first"),
+                };
+                Self::new(S::TOO_MANY_REQUESTS, "quota_exceeded", msg).with(|d| {
+                    d.quota = Some(quota);
+                    d.limit = Some(limit);
+                    d.used = Some(used);
+                    d.resets_at = resets;
+                    d.resets_at_ms = resets_at_ms;
+                })
+            }
+            CoreError::RateLimited { retry_after_seconds } => Self::new(S::TOO_MANY_REQUESTS, "rate_limited", msg)
+                .with(|d| d.retry_after_seconds = Some(retry_after_seconds)),
+            CoreError::TenantNotFound(_) => Self::new(S::NOT_FOUND, "tenant_not_found", msg),
+            CoreError::KeyNotFound(_) => Self::new(S::NOT_FOUND, "key_not_found", msg),
+            CoreError::Conflict(_) => Self::new(S::CONFLICT, "conflict", msg),
             CoreError::Config(_) | CoreError::Internal(_) => {
                 static LOG: superserver_core::RateLimit =
                     superserver_core::RateLimit::new(std::time::Duration::from_secs(10), 20);
@@ -102,7 +135,15 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut res = (self.status, Json(self.body())).into_response();
+        let h = res.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            h.insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        if let Some(s) = self.details.retry_after_seconds {
+            h.insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        res
     }
 }
 

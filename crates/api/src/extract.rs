@@ -6,6 +6,30 @@ use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::AppState;
+
+/// The authenticated caller: every `/v1` handler takes one. A request
+/// without a valid key is answered 401 (403 for a suspended tenant, 429 over
+/// the key's rate) before the handler runs.
+pub struct Auth(pub superserver_core::Caller);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let remote =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.to_string());
+        st.svc.authenticate(header, remote).map(Auth).map_err(|e| {
+            st.svc.count_refusal(match &e {
+                superserver_core::CoreError::Unauthenticated(_) => "unauthenticated",
+                superserver_core::CoreError::RateLimited { .. } => "rate_limited",
+                _ => "forbidden",
+            });
+            ApiError::from(e)
+        })
+    }
+}
 
 /// A JSON body; unknown fields and type errors are answered with 400 naming them.
 pub struct ApiJson<T>(pub T);

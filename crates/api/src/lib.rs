@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use superserver_core::Service;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -53,6 +53,18 @@ pub fn app(svc: Service) -> Router {
         .route("/sandboxes/{id}/exec", post(handlers::sandboxes::exec))
         .route("/sandboxes/{id}/files", get(handlers::files::get).put(handlers::files::put))
         .route("/status", get(handlers::system::status))
+        .route("/whoami", get(handlers::tenancy::whoami))
+        .route("/plans", get(handlers::tenancy::plans))
+        .route("/tenants", post(handlers::tenancy::create_tenant).get(handlers::tenancy::list_tenants))
+        .route("/tenants/{tenant}", get(handlers::tenancy::get_tenant).patch(handlers::tenancy::update_tenant))
+        .route("/tenants/{tenant}/suspend", post(handlers::tenancy::suspend_tenant))
+        .route("/tenants/{tenant}/resume", post(handlers::tenancy::resume_tenant))
+        .route("/keys", post(handlers::tenancy::create_key).get(handlers::tenancy::list_keys))
+        .route("/keys/{id}", delete(handlers::tenancy::revoke_key))
+        .route("/audit", get(handlers::tenancy::audit))
+        .route("/usage", get(handlers::usage::usage))
+        .route("/usage/export", get(handlers::usage::export))
+        .route("/quotas", get(handlers::usage::quotas))
         .route("/openapi.json", get(handlers::system::openapi));
     Router::new()
         .nest("/v1", v1)

@@ -48,5 +48,39 @@ pub fn render(svc: &Service) -> String {
     m("superserver_pool_in_use", "gauge", "Sandboxes handed out and not yet destroyed.", pool.in_use as f64);
     m("superserver_pool_hits_total", "counter", "Sandboxes served ready from the pool.", pool.hits as f64);
     m("superserver_pool_misses_total", "counter", "Sandboxes created on the request path.", pool.misses as f64);
+    m("superserver_pool_waiting", "gauge", "Requests waiting for a sandbox to be created.", pool.waiting as f64);
+    tenants(&mut out, svc);
     out
+}
+
+/// Per-tenant figures, labelled by tenant name (bounded: the busiest
+/// `tenants.max_metric_tenants`, the rest as `_other`), and refusals.
+fn tenants(out: &mut String, svc: &Service) {
+    let snapshot = svc.tenant_metrics_snapshot();
+    type Series = (&'static str, &'static str, &'static str, fn(&superserver_core::TenantMetrics) -> f64);
+    let series: [Series; 3] = [
+        ("superserver_tenant_executions_total", "counter", "Commands run, by tenant, since the server started.", |t| {
+            t.executions as f64
+        }),
+        ("superserver_tenant_cpu_seconds_total", "counter", "CPU time of commands, by tenant.", |t| t.cpu_seconds),
+        ("superserver_tenant_gb_seconds_total", "counter", "Memory limit × wall time of commands, by tenant.", |t| {
+            t.gb_seconds
+        }),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (_, tenant, t) in &snapshot {
+            let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {}", label(tenant), value(t));
+        }
+    }
+    let name = "superserver_requests_refused_total";
+    let _ = writeln!(out, "# HELP {name} Requests refused before any work, by reason.\n# TYPE {name} counter");
+    for (reason, n) in svc.refusals() {
+        let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
+    }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

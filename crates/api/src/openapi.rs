@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::handlers::{files, run, sandboxes, system};
+use crate::handlers::{files, run, sandboxes, system, tenancy, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,21 @@ use crate::handlers::{files, run, sandboxes, system};
         system::status,
         system::metrics,
         system::openapi,
+        tenancy::whoami,
+        tenancy::plans,
+        tenancy::create_tenant,
+        tenancy::list_tenants,
+        tenancy::get_tenant,
+        tenancy::update_tenant,
+        tenancy::suspend_tenant,
+        tenancy::resume_tenant,
+        tenancy::create_key,
+        tenancy::list_keys,
+        tenancy::revoke_key,
+        tenancy::audit,
+        usage::usage,
+        usage::export,
+        usage::quotas,
     ),
     components(schemas(superserver_wire::StreamEvent)),
     tags(
@@ -28,6 +43,26 @@ use crate::handlers::{files, run, sandboxes, system};
         (name = "sandboxes", description = "Persistent sandboxes"),
         (name = "files", description = "Files in persistent sandboxes"),
         (name = "system", description = "Health, status, metrics"),
-    )
+        (name = "tenancy", description = "Tenants, API keys, plans, the audit log"),
+        (name = "usage", description = "Usage metering, quotas, billing export"),
+    ),
+    modifiers(&BearerAuth),
+    security(("api_key" = []))
 )]
 pub struct ApiDoc;
+
+/// Every `/v1` call takes `Authorization: Bearer <API key>`.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("An API key, `ssk_…`")).build(),
+            ),
+        );
+    }
+}

@@ -4,15 +4,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use reqwest::header::{ACCEPT, CONTENT_TYPE};
-use reqwest::{RequestBuilder, Response, Url};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, Response, Url};
 use serde::de::DeserializeOwned;
 use superserver_wire::{
     CreateSandboxRequest, ExecRequest, ExecResult, FileList, FileWritten, RunRequest, SandboxInfo, SandboxList,
     StatusResponse, StreamEvent, NDJSON,
 };
 
-use crate::error::{api_error, chain, ClientError, Result};
+use crate::auth::Auth;
+use crate::error::{api_error, chain, from_body, parse_retry_after, ClientError, Result};
 use crate::ndjson::LineSplitter;
 
 /// Address the server listens on by default.
@@ -37,13 +38,18 @@ pub enum FileContent {
 /// A handle on one SuperServer.
 ///
 /// Cheap to clone: clones share one keep-alive connection pool, so reuse one
-/// client for many calls rather than building one per call.
+/// client for many calls rather than building one per call. Its `Debug` form
+/// never shows the API key.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: Url,
     /// The base URL as shown in messages (no trailing slash).
     shown: String,
+    /// Whether the server's host is this machine's loopback.
+    loopback: bool,
+    /// What goes into the `Authorization` header.
+    auth: Auth,
 }
 
 impl Client {
@@ -74,7 +80,22 @@ impl Client {
             builder = builder.no_proxy();
         }
         let http = builder.build().map_err(|e| invalid(&format!("cannot build an HTTP client: {e}")))?;
-        Ok(Self { http, base, shown })
+        Ok(Self { http, base, shown, loopback, auth: Auth::None })
+    }
+
+    /// This client, sending `Authorization: Bearer <key>` with every request.
+    ///
+    /// Surrounding white space is dropped. A key that cannot go into an HTTP
+    /// header (empty, or with control characters) makes every call fail with
+    /// [`ClientError::InvalidApiKey`]; no message ever shows the key.
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.auth = Auth::bearer(key.into());
+        self
+    }
+
+    /// Whether an API key is set (valid or not).
+    pub fn has_api_key(&self) -> bool {
+        !matches!(self.auth, Auth::None)
     }
 
     /// The server's base URL, without a trailing slash.
@@ -82,28 +103,34 @@ impl Client {
         &self.shown
     }
 
+    /// Whether the server is on this machine's loopback (`localhost`,
+    /// `127.0.0.0/8`, `::1`).
+    pub fn is_loopback(&self) -> bool {
+        self.loopback
+    }
+
     /// `POST /v1/run`: runs one command in a fresh sandbox and waits for it.
     pub async fn run(&self, req: &RunRequest) -> Result<ExecResult> {
-        let rb = self.http.post(self.url(&["v1", "run"])).json(req);
+        let rb = self.request(Method::POST, &["v1", "run"]).json(req);
         self.call_json(rb, "POST /v1/run").await
     }
 
     /// `POST /v1/run`, streamed: `on_event` sees each stdout and stderr chunk as
     /// the command writes it, then the final result, which is returned.
     pub async fn run_stream(&self, req: &RunRequest, on_event: impl FnMut(&StreamEvent)) -> Result<ExecResult> {
-        let rb = self.http.post(self.url(&["v1", "run"])).json(req);
+        let rb = self.request(Method::POST, &["v1", "run"]).json(req);
         self.call_stream(rb, "POST /v1/run", on_event).await
     }
 
     /// `POST /v1/sandboxes`: creates a persistent sandbox.
     pub async fn create_sandbox(&self, req: &CreateSandboxRequest) -> Result<SandboxInfo> {
-        let rb = self.http.post(self.url(&["v1", "sandboxes"])).json(req);
+        let rb = self.request(Method::POST, &["v1", "sandboxes"]).json(req);
         self.call_json(rb, "POST /v1/sandboxes").await
     }
 
     /// `GET /v1/sandboxes`: the running sandboxes, or all known ones with `all`.
     pub async fn list_sandboxes(&self, all: bool) -> Result<SandboxList> {
-        let mut rb = self.http.get(self.url(&["v1", "sandboxes"]));
+        let mut rb = self.request(Method::GET, &["v1", "sandboxes"]);
         if all {
             rb = rb.query(&[("all", "true")]);
         }
@@ -112,19 +139,19 @@ impl Client {
 
     /// `GET /v1/sandboxes/{id}`.
     pub async fn get_sandbox(&self, id: &str) -> Result<SandboxInfo> {
-        let rb = self.http.get(self.url(&["v1", "sandboxes", id]));
+        let rb = self.request(Method::GET, &["v1", "sandboxes", id]);
         self.call_json(rb, "GET /v1/sandboxes/{id}").await
     }
 
     /// `DELETE /v1/sandboxes/{id}`: destroys the sandbox; returns its final record.
     pub async fn delete_sandbox(&self, id: &str) -> Result<SandboxInfo> {
-        let rb = self.http.delete(self.url(&["v1", "sandboxes", id]));
+        let rb = self.request(Method::DELETE, &["v1", "sandboxes", id]);
         self.call_json(rb, "DELETE /v1/sandboxes/{id}").await
     }
 
     /// `POST /v1/sandboxes/{id}/exec`: runs a command in a persistent sandbox.
     pub async fn exec(&self, id: &str, req: &ExecRequest) -> Result<ExecResult> {
-        let rb = self.http.post(self.url(&["v1", "sandboxes", id, "exec"])).json(req);
+        let rb = self.request(Method::POST, &["v1", "sandboxes", id, "exec"]).json(req);
         self.call_json(rb, "POST /v1/sandboxes/{id}/exec").await
     }
 
@@ -135,7 +162,7 @@ impl Client {
         req: &ExecRequest,
         on_event: impl FnMut(&StreamEvent),
     ) -> Result<ExecResult> {
-        let rb = self.http.post(self.url(&["v1", "sandboxes", id, "exec"])).json(req);
+        let rb = self.request(Method::POST, &["v1", "sandboxes", id, "exec"]).json(req);
         self.call_stream(rb, "POST /v1/sandboxes/{id}/exec", on_event).await
     }
 
@@ -152,8 +179,7 @@ impl Client {
             query.push(("mode", format!("{mode:o}")));
         }
         let rb = self
-            .http
-            .put(self.url(&["v1", "sandboxes", id, "files"]))
+            .request(Method::PUT, &["v1", "sandboxes", id, "files"])
             .query(&query)
             .header(CONTENT_TYPE, "application/octet-stream")
             .body(bytes.into());
@@ -162,7 +188,7 @@ impl Client {
 
     /// `GET /v1/sandboxes/{id}/files?path=…`: a file's bytes or a directory's listing.
     pub async fn get_file(&self, id: &str, path: &str) -> Result<FileContent> {
-        let rb = self.http.get(self.url(&["v1", "sandboxes", id, "files"])).query(&[("path", path)]);
+        let rb = self.request(Method::GET, &["v1", "sandboxes", id, "files"]).query(&[("path", path)]);
         let resp = self.send(rb).await?;
         let is_json = content_type(&resp).is_some_and(|ct| ct == JSON);
         let body = resp.bytes().await.map_err(|e| self.transport(e))?;
@@ -176,21 +202,32 @@ impl Client {
 
     /// `GET /v1/sandboxes/{id}/files?path=…&list=true`: a directory's listing.
     pub async fn list_files(&self, id: &str, path: &str) -> Result<FileList> {
-        let rb = self.http.get(self.url(&["v1", "sandboxes", id, "files"])).query(&[("path", path), ("list", "true")]);
+        let rb =
+            self.request(Method::GET, &["v1", "sandboxes", id, "files"]).query(&[("path", path), ("list", "true")]);
         self.call_json(rb, "GET /v1/sandboxes/{id}/files?list=true").await
     }
 
     /// `GET /v1/status`.
     pub async fn status(&self) -> Result<StatusResponse> {
-        let rb = self.http.get(self.url(&["v1", "status"]));
+        let rb = self.request(Method::GET, &["v1", "status"]);
         self.call_json(rb, "GET /v1/status").await
     }
 
     /// `GET /healthz`: the server's short health text when it is up.
     pub async fn healthz(&self) -> Result<String> {
-        let resp = self.send(self.http.get(self.url(&["healthz"]))).await?;
+        let resp = self.send(self.request(Method::GET, &["healthz"])).await?;
         let body = resp.bytes().await.map_err(|e| self.transport(e))?;
         Ok(String::from_utf8_lossy(&body).trim().to_owned())
+    }
+
+    /// A request to the endpoint at `segments` (each one percent-encoded),
+    /// with the API key when one is set.
+    pub(crate) fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
+        let rb = self.http.request(method, self.url(segments));
+        match &self.auth {
+            Auth::Bearer(value) => rb.header(AUTHORIZATION, value.clone()),
+            Auth::None | Auth::Invalid(_) => rb,
+        }
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -204,20 +241,32 @@ impl Client {
 
     /// Sends a request; a non-2xx answer becomes [`ClientError::Api`].
     async fn send(&self, rb: RequestBuilder) -> Result<Response> {
+        if let Auth::Invalid(reason) = self.auth {
+            return Err(ClientError::InvalidApiKey { reason });
+        }
         let resp = rb.send().await.map_err(|e| self.transport(e))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
+        let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         // An unreadable error body still leaves the status to report.
         let body = resp.bytes().await.unwrap_or_default();
-        Err(api_error(status.as_u16(), status.canonical_reason(), &body))
+        Err(api_error(status.as_u16(), status.canonical_reason(), &body, retry_after))
     }
 
-    async fn call_json<T: DeserializeOwned>(&self, rb: RequestBuilder, what: &str) -> Result<T> {
+    pub(crate) async fn call_json<T: DeserializeOwned>(&self, rb: RequestBuilder, what: &str) -> Result<T> {
         let resp = self.send(rb.header(ACCEPT, JSON)).await?;
         let body = resp.bytes().await.map_err(|e| self.transport(e))?;
         decode(&body, what)
+    }
+
+    /// Sends a request that answers with text (e.g. CSV) and returns it;
+    /// bytes that are not UTF-8 are replaced.
+    pub(crate) async fn call_text(&self, rb: RequestBuilder, accept: &str) -> Result<String> {
+        let resp = self.send(rb.header(ACCEPT, accept)).await?;
+        let body = resp.bytes().await.map_err(|e| self.transport(e))?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
     async fn call_stream(
@@ -305,7 +354,7 @@ fn handle_line(line: &[u8], status: u16, on_event: &mut impl FnMut(&StreamEvent)
     match event {
         StreamEvent::Stdout { .. } | StreamEvent::Stderr { .. } => Ok(None),
         StreamEvent::Result(result) => Ok(Some(result)),
-        StreamEvent::Error { error } => Err(ClientError::Api { status, code: error.code, message: error.message }),
+        StreamEvent::Error { error } => Err(from_body(status, error, None)),
     }
 }
 

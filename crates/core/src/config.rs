@@ -1,11 +1,13 @@
 //! Server configuration: a TOML file, `SUPERSERVER_…` environment variables
 //! and flags (the binary layers the last two on top of the file).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use superserver_wire::{EffectiveLimits, Limits};
+use superserver_notify::{SmtpConfig, WebhookEndpoint};
+use superserver_wire::{EffectiveLimits, Limits, PlanOverrides};
 
 use crate::error::{CoreError, Result};
 
@@ -13,7 +15,8 @@ use crate::error::{CoreError, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address the HTTP API listens on. Loopback only until API keys exist.
+    /// Address the HTTP API listens on. Any address with authentication on
+    /// (the default); loopback only with it off.
     pub listen: SocketAddr,
     /// Where the store and the runtime's files live.
     pub data_dir: PathBuf,
@@ -23,6 +26,62 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub pool: PoolSettings,
     pub api: ApiConfig,
+    pub auth: AuthConfig,
+    pub tenants: TenantsConfig,
+    /// Changes to the built-in plans (`free`, `developer`, `team`,
+    /// `enterprise`) and plans of your own (starting from `free`).
+    pub plans: BTreeMap<String, PlanOverrides>,
+    /// Receivers of usage events and quota warnings.
+    pub webhooks: Vec<WebhookEndpoint>,
+    /// Where quota warning e-mails go out (none without it).
+    pub smtp: Option<SmtpConfig>,
+    pub billing: BillingConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Require an API key on every `/v1` call. Off only for a single-user
+    /// server on loopback (every caller is then the admin).
+    pub enabled: bool,
+    /// Require a key (any role) for `/metrics` too.
+    pub metrics_require_key: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantsConfig {
+    /// Plan of a tenant created without one.
+    pub default_plan: String,
+    /// Tenants named in `/metrics` labels; the rest are summed as `_other`.
+    pub max_metric_tenants: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// How often new usage is reported to the webhooks (`usage.reported`), seconds.
+    pub usage_report_interval_seconds: u64,
+    /// Delivery attempts of a notification before it is given up.
+    pub max_delivery_attempts: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { enabled: true, metrics_require_key: false }
+    }
+}
+
+impl Default for TenantsConfig {
+    fn default() -> Self {
+        Self { default_plan: "free".into(), max_metric_tenants: 50 }
+    }
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self { usage_report_interval_seconds: 60, max_delivery_attempts: 20 }
+    }
 }
 
 /// Default and maximum resource limits of a sandbox.
@@ -91,6 +150,12 @@ impl Default for Config {
             sandbox: SandboxConfig::default(),
             pool: PoolSettings::default(),
             api: ApiConfig::default(),
+            auth: AuthConfig::default(),
+            tenants: TenantsConfig::default(),
+            plans: BTreeMap::new(),
+            webhooks: Vec::new(),
+            smtp: None,
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -143,12 +208,39 @@ impl Config {
 
     /// Checks values that types alone cannot.
     pub fn validate(&self) -> Result<()> {
-        if !self.listen.ip().is_loopback() {
+        if !self.auth.enabled && !self.listen.ip().is_loopback() {
             return Err(CoreError::Config(format!(
-                "listen address {} is not loopback: until API keys are configured the API is only \
-                 served on 127.0.0.1 or ::1",
+                "listen address {} is not loopback: with auth.enabled = false the API is only served on \
+                 127.0.0.1 or ::1",
                 self.listen
             )));
+        }
+        let plans = crate::tenancy::plans::resolve(&self.plans);
+        for (name, p) in &plans {
+            crate::tenancy::plans::validate(name, p).map_err(CoreError::Config)?;
+        }
+        if !plans.contains_key(&self.tenants.default_plan) {
+            return Err(CoreError::Config(format!(
+                "tenants.default_plan `{}` is not a plan (known: {})",
+                self.tenants.default_plan,
+                plans.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut names = std::collections::HashSet::new();
+        for w in &self.webhooks {
+            w.validate().map_err(|e| CoreError::Config(format!("webhooks: {e}")))?;
+            w.resolve_secret().map_err(|e| CoreError::Config(format!("webhooks: {e}")))?;
+            if !names.insert(w.name.as_str()) {
+                return Err(CoreError::Config(format!("webhooks: the name `{}` is used twice", w.name)));
+            }
+        }
+        if let Some(smtp) = &self.smtp {
+            smtp.validate().map_err(|e| CoreError::Config(format!("smtp: {e}")))?;
+        }
+        if self.billing.usage_report_interval_seconds == 0 || self.billing.max_delivery_attempts == 0 {
+            return Err(CoreError::Config(
+                "billing.usage_report_interval_seconds and billing.max_delivery_attempts must be at least 1".into(),
+            ));
         }
         let d = &self.limits.default;
         let m = &self.limits.max;
@@ -222,9 +314,21 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_listen_is_refused() {
+    fn non_loopback_listen_needs_auth() {
         let c = Config { listen: "0.0.0.0:7070".parse().unwrap(), ..Config::default() };
-        assert!(c.validate().is_err());
+        c.validate().unwrap();
+        let c = Config { auth: AuthConfig { enabled: false, ..Default::default() }, ..c };
+        assert!(c.validate().unwrap_err().to_string().contains("loopback"));
+    }
+
+    #[test]
+    fn plans_are_checked() {
+        let c: Config = toml::from_str("[plans.free]\nrequest_burst = 0\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("plans.free.request_burst"));
+        let c: Config = toml::from_str("[tenants]\ndefault_plan = \"gold\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("gold"));
+        let c: Config = toml::from_str("[plans.free]\nexecutions_per_month = \"unlimited\"\n").unwrap();
+        c.validate().unwrap();
     }
 
     #[test]

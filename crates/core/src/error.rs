@@ -32,6 +32,24 @@ pub enum CoreError {
     ShuttingDown,
     #[error("internal error: {0}")]
     Internal(String),
+    /// No usable credentials: 401.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Authenticated, but not allowed: 403.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{feature} is not included in the `{plan}` plan")]
+    FeatureNotInPlan { feature: String, plan: String },
+    #[error("the {quota} quota is used up ({used} of {limit})")]
+    QuotaExceeded { quota: String, limit: u64, used: f64, resets_at_ms: Option<i64> },
+    #[error("too many requests for this API key; retry in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("tenant {0} not found")]
+    TenantNotFound(String),
+    #[error("key {0} not found")]
+    KeyNotFound(String),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
@@ -54,6 +72,9 @@ impl From<RuntimeError> for CoreError {
 
 impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(format!("store: {e}"))
+        match e {
+            StoreError::Duplicate(what) => Self::Conflict(format!("{what} already exists")),
+            e => Self::Internal(format!("store: {e}")),
+        }
     }
 }

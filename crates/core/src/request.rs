@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use superserver_runtime::{ExecOutput, ExecParams, WORKSPACE};
-use superserver_wire::{ExecRequest, ExecResult, FileUpload, RunAs};
+use superserver_wire::{ExecRequest, ExecResult, FileUpload, PlanLimits, RunAs};
 
 use crate::config::Config;
 use crate::error::{CoreError, Result};
@@ -59,8 +59,14 @@ fn base_env(root: bool) -> Vec<(String, String)> {
 }
 
 /// Validates `req` and turns it into runtime parameters. `sandbox_env` is the
-/// persistent sandbox's own environment (empty for one-shot runs).
-pub fn validate(cfg: &Config, req: &ExecRequest, sandbox_env: &BTreeMap<String, String>) -> Result<ValidExec> {
+/// persistent sandbox's own environment (empty for one-shot runs); `plan`
+/// bounds the timeout further.
+pub fn validate(
+    cfg: &Config,
+    req: &ExecRequest,
+    sandbox_env: &BTreeMap<String, String>,
+    plan: &PlanLimits,
+) -> Result<ValidExec> {
     if req.command.is_empty() {
         return Err(invalid("command must be a non-empty argv array, e.g. [\"sh\", \"-c\", \"echo hi\"]"));
     }
@@ -84,11 +90,13 @@ pub fn validate(cfg: &Config, req: &ExecRequest, sandbox_env: &BTreeMap<String, 
         (None, Some(b)) => B64.decode(b).map_err(|e| invalid(format!("stdin_base64 is not valid base64: {e}")))?,
         (None, None) => Vec::new(),
     };
-    let timeout_ms = req.timeout_ms.unwrap_or(cfg.sandbox.default_timeout_ms);
-    if timeout_ms == 0 || timeout_ms > cfg.sandbox.max_timeout_ms {
+    let plan_max_ms = plan.max_timeout_seconds.saturating_mul(1000);
+    let max_timeout_ms = cfg.sandbox.max_timeout_ms.min(plan_max_ms);
+    let timeout_ms = req.timeout_ms.unwrap_or(cfg.sandbox.default_timeout_ms.min(max_timeout_ms));
+    if timeout_ms == 0 || timeout_ms > max_timeout_ms {
+        let why = if plan_max_ms < cfg.sandbox.max_timeout_ms { " (the plan's max_timeout_seconds)" } else { "" };
         return Err(CoreError::LimitExceeded(format!(
-            "timeout_ms = {timeout_ms} must be between 1 and {}",
-            cfg.sandbox.max_timeout_ms
+            "timeout_ms = {timeout_ms} must be between 1 and {max_timeout_ms}{why}"
         )));
     }
     let max_output = req.max_output_bytes.unwrap_or(cfg.sandbox.default_max_output_bytes);
@@ -182,13 +190,17 @@ fn text(bytes: &[u8]) -> (String, Option<String>) {
 mod tests {
     use super::*;
 
+    fn plan() -> PlanLimits {
+        crate::tenancy::plans::builtin()["enterprise"].clone()
+    }
+
     fn req(cmd: &[&str]) -> ExecRequest {
         ExecRequest { command: cmd.iter().map(|s| s.to_string()).collect(), ..Default::default() }
     }
 
     #[test]
     fn empty_command_is_refused() {
-        let e = validate(&Config::default(), &req(&[]), &BTreeMap::new()).unwrap_err();
+        let e = validate(&Config::default(), &req(&[]), &BTreeMap::new(), &plan()).unwrap_err();
         assert!(e.to_string().contains("non-empty argv"), "{e}");
     }
 
@@ -199,7 +211,7 @@ mod tests {
         let mut sb = BTreeMap::new();
         sb.insert("A".into(), "sandbox".into());
         sb.insert("B".into(), "sandbox".into());
-        let v = validate(&Config::default(), &r, &sb).unwrap();
+        let v = validate(&Config::default(), &r, &sb, &plan()).unwrap();
         let get = |k: &str| v.params.env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone());
         assert_eq!(get("A").as_deref(), Some("req"));
         assert_eq!(get("B").as_deref(), Some("sandbox"));
@@ -212,19 +224,19 @@ mod tests {
         let cfg = Config::default();
         let mut r = req(&["x"]);
         r.env.insert("A=B".into(), "v".into());
-        assert!(validate(&cfg, &r, &BTreeMap::new()).unwrap_err().to_string().contains("A=B"));
+        assert!(validate(&cfg, &r, &BTreeMap::new(), &plan()).unwrap_err().to_string().contains("A=B"));
         let mut r = req(&["x"]);
         r.stdin_base64 = Some("!!!".into());
-        assert!(validate(&cfg, &r, &BTreeMap::new()).unwrap_err().to_string().contains("stdin_base64"));
+        assert!(validate(&cfg, &r, &BTreeMap::new(), &plan()).unwrap_err().to_string().contains("stdin_base64"));
         let mut r = req(&["x"]);
         r.timeout_ms = Some(u64::MAX);
-        assert!(validate(&cfg, &r, &BTreeMap::new()).unwrap_err().to_string().contains("timeout_ms"));
+        assert!(validate(&cfg, &r, &BTreeMap::new(), &plan()).unwrap_err().to_string().contains("timeout_ms"));
         let mut r = req(&["x"]);
         r.cwd = Some("relative".into());
-        assert!(validate(&cfg, &r, &BTreeMap::new()).unwrap_err().to_string().contains("cwd"));
+        assert!(validate(&cfg, &r, &BTreeMap::new(), &plan()).unwrap_err().to_string().contains("cwd"));
         let mut r = req(&["x"]);
         r.files.push(FileUpload { path: "a".into(), content_base64: "%%".into(), mode: None });
-        assert!(validate(&cfg, &r, &BTreeMap::new()).unwrap_err().to_string().contains("files[0]"));
+        assert!(validate(&cfg, &r, &BTreeMap::new(), &plan()).unwrap_err().to_string().contains("files[0]"));
     }
 
     #[test]

@@ -6,28 +6,41 @@ use std::time::Instant;
 
 use superserver_runtime::{ExecOutput, Image, OutputChunk, Sandbox};
 use superserver_store::{ExecutionRecord, SandboxRecord};
-use superserver_wire::{ExecResult, RunRequest, SandboxKind, SandboxState};
+use superserver_wire::{EffectiveLimits, ExecResult, Limits, PlanLimits, Role, RunRequest, SandboxKind, SandboxState};
 use tokio::sync::mpsc;
 
 use crate::error::{CoreError, Result};
 use crate::ids;
 use crate::request::{self, ValidExec};
 use crate::service::{now_ms, Service};
+use crate::tenancy::{Caller, Reservation, Used};
 
 impl Service {
     /// `POST /v1/run`. Output chunks go to `sink` as they are produced, if given.
-    /// The execution is on disk before this returns.
-    pub async fn run(&self, req: RunRequest, sink: Option<mpsc::Sender<OutputChunk>>) -> Result<ExecResult> {
+    /// The execution, with its usage, is on disk before this returns.
+    pub async fn run(
+        &self,
+        caller: &Caller,
+        req: RunRequest,
+        sink: Option<mpsc::Sender<OutputChunk>>,
+    ) -> Result<ExecResult> {
+        caller.require(Role::Member, "running commands")?;
         if self.inner.cancel.is_cancelled() {
             return Err(CoreError::ShuttingDown);
         }
         let cfg = &self.inner.cfg;
+        let plan = caller.tenant.limits()?;
         let image = Image::parse(req.image.as_deref().unwrap_or(&cfg.sandbox.default_image))?;
-        let limits = cfg.resolve_limits(req.limits.as_ref())?;
-        let valid = request::validate(cfg, &req.exec_part(), &BTreeMap::new())?;
+        let limits = self.plan_limits(plan, req.limits.as_ref())?;
+        let valid = request::validate(cfg, &req.exec_part(), &BTreeMap::new(), plan)?;
         let started = Instant::now();
         let created_at_ms = now_ms();
-        let lease = self.inner.pool.acquire(&image, &limits).await?;
+        let reservation = self
+            .inner
+            .quotas
+            .reserve(caller.tenant_id(), plan, true, created_at_ms)
+            .inspect_err(|_| self.count_refusal("quota_exceeded"))?;
+        let lease = self.inner.pool.acquire(&image, &limits, plan.priority).await?;
         let sb = lease.sandbox();
         let outcome = self.exec_in(sb, valid, sink).await;
         let sandbox_id = sb.id.clone();
@@ -36,8 +49,10 @@ impl Service {
         let execution_id = ids::new_id("ex");
         let result = request::result(&out, &sandbox_id, &execution_id);
         let ended = now_ms();
+        let record = execution_record(caller, &result, &req.command, created_at_ms, &limits);
         let sandbox = SandboxRecord {
             id: sandbox_id,
+            tenant_id: caller.tenant_id().to_string(),
             kind: SandboxKind::Oneshot,
             state: SandboxState::Destroyed,
             image: image.name(),
@@ -50,9 +65,39 @@ impl Service {
             host_pid: None,
             exec_count: 1,
         };
-        self.inner.store.record_oneshot(sandbox, execution_record(&result, &req.command, created_at_ms)).await?;
+        let used = Used { cpu_ms: record.cpu_ms, gb_seconds: record.gb_seconds };
+        self.inner.store.record_oneshot(sandbox, record).await?;
+        self.metered(caller, reservation, used, plan);
         self.count(&result, true, started);
         Ok(result)
+    }
+
+    /// Limits of a sandbox: the request's, bounded by the server and the plan.
+    pub(crate) fn plan_limits(&self, plan: &PlanLimits, req: Option<&Limits>) -> Result<EffectiveLimits> {
+        let cfg = &self.inner.cfg;
+        let mut limits = cfg.resolve_limits(req)?;
+        if limits.memory_mb > plan.max_memory_mb {
+            if req.and_then(|l| l.memory_mb).is_some() {
+                return Err(CoreError::LimitExceeded(format!(
+                    "limits.memory_mb = {} exceeds the plan's max_memory_mb {}",
+                    limits.memory_mb, plan.max_memory_mb
+                )));
+            }
+            limits.memory_mb = plan.max_memory_mb;
+        }
+        Ok(limits)
+    }
+
+    /// Counts a recorded execution against the caller's quotas and queues
+    /// the warnings it triggers.
+    pub(crate) fn metered(&self, caller: &Caller, reservation: Reservation, used: Used, plan: &PlanLimits) {
+        let crossings = reservation.record(used, plan, now_ms());
+        self.tenant_metrics(caller.tenant_id(), used);
+        if !crossings.is_empty() {
+            let svc = self.clone();
+            let tenant = caller.tenant.clone();
+            tokio::spawn(async move { svc.warn_quota(&tenant, crossings).await });
+        }
     }
 
     /// Writes the request's files, then runs the command.
@@ -88,11 +133,21 @@ impl Service {
     }
 }
 
-/// The store's record of one command.
-pub(crate) fn execution_record(r: &ExecResult, command: &[String], started_at_ms: i64) -> ExecutionRecord {
+/// The store's record of one command, with its usage: GB-seconds are the
+/// sandbox's memory limit in GB (1024 MiB) × the wall time in seconds.
+pub(crate) fn execution_record(
+    caller: &Caller,
+    r: &ExecResult,
+    command: &[String],
+    started_at_ms: i64,
+    limits: &EffectiveLimits,
+) -> ExecutionRecord {
     ExecutionRecord {
         id: r.execution_id.clone(),
         sandbox_id: r.sandbox_id.clone(),
+        tenant_id: caller.tenant_id().to_string(),
+        key_id: caller.key_id.clone(),
+        gb_seconds: limits.memory_mb as f64 / 1024.0 * r.duration_ms / 1000.0,
         command_json: serde_json::to_string(command).unwrap_or_else(|_| "[]".into()),
         started_at_ms,
         duration_ms: r.duration_ms,

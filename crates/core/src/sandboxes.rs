@@ -6,7 +6,7 @@ use std::time::Instant;
 use superserver_runtime::{Image, OutputChunk, PathContent};
 use superserver_store::SandboxRecord;
 use superserver_wire::{
-    CreateSandboxRequest, ExecRequest, ExecResult, FileList, SandboxInfo, SandboxKind, SandboxState,
+    CreateSandboxRequest, ExecRequest, ExecResult, FileList, Role, SandboxInfo, SandboxKind, SandboxState,
 };
 use tokio::sync::mpsc;
 
@@ -15,6 +15,7 @@ use crate::ids;
 use crate::request;
 use crate::run::execution_record;
 use crate::service::{now_ms, Live, Service};
+use crate::tenancy::{Caller, Used};
 
 /// What a path in a sandbox holds.
 pub enum FileContent {
@@ -24,27 +25,35 @@ pub enum FileContent {
 
 impl Service {
     /// `POST /v1/sandboxes`.
-    pub async fn create_sandbox(&self, req: CreateSandboxRequest) -> Result<SandboxInfo> {
+    pub async fn create_sandbox(&self, caller: &Caller, req: CreateSandboxRequest) -> Result<SandboxInfo> {
+        caller.require(Role::Member, "creating sandboxes")?;
         if self.inner.cancel.is_cancelled() {
             return Err(CoreError::ShuttingDown);
         }
         let cfg = &self.inner.cfg;
+        let plan = caller.tenant.limits()?;
+        caller.require_feature(plan.persistent_sandboxes, "persistent sandboxes")?;
         let image = Image::parse(req.image.as_deref().unwrap_or(&cfg.sandbox.default_image))?;
-        let limits = cfg.resolve_limits(req.limits.as_ref())?;
+        let limits = self.plan_limits(plan, req.limits.as_ref())?;
         request::validate_env(&req.env, "env")?;
-        let ttl = req.ttl_seconds.unwrap_or(cfg.sandbox.default_ttl_seconds);
-        if ttl == 0 || ttl > cfg.sandbox.max_ttl_seconds {
-            return Err(CoreError::LimitExceeded(format!(
-                "ttl_seconds = {ttl} must be between 1 and {}",
-                cfg.sandbox.max_ttl_seconds
-            )));
+        let max_ttl = cfg.sandbox.max_ttl_seconds.min(plan.max_ttl_seconds);
+        let ttl = req.ttl_seconds.unwrap_or(cfg.sandbox.default_ttl_seconds.min(max_ttl));
+        if ttl == 0 || ttl > max_ttl {
+            let why = if max_ttl < cfg.sandbox.max_ttl_seconds { " (the plan's max_ttl_seconds)" } else { "" };
+            return Err(CoreError::LimitExceeded(format!("ttl_seconds = {ttl} must be between 1 and {max_ttl}{why}")));
         }
-        let lease = self.inner.pool.acquire(&image, &limits).await?;
+        let slot = self
+            .inner
+            .quotas
+            .reserve_sandbox(caller.tenant_id(), plan)
+            .inspect_err(|_| self.count_refusal("quota_exceeded"))?;
+        let lease = self.inner.pool.acquire(&image, &limits, plan.priority).await?;
         let created_at_ms = now_ms();
         let expires_at_ms = created_at_ms + (ttl as i64) * 1000;
         let sb = lease.sandbox();
         let record = SandboxRecord {
             id: sb.id.clone(),
+            tenant_id: caller.tenant_id().to_string(),
             kind: SandboxKind::Persistent,
             state: SandboxState::Running,
             image: image.name(),
@@ -61,67 +70,81 @@ impl Service {
         self.inner.store.insert_sandbox(record).await?;
         let live = Arc::new(Live {
             id: info.id.clone(),
+            tenant_id: caller.tenant_id().to_string(),
             env: req.env,
+            limits,
             expires_at_ms,
             lease: tokio::sync::RwLock::new(Some(lease)),
+            _slot: slot,
         });
         self.lock_live().insert(info.id.clone(), live);
         Ok(info)
     }
 
-    /// `GET /v1/sandboxes`: running ones, or all recent ones with `all`.
-    pub async fn list_sandboxes(&self, all: bool) -> Result<Vec<SandboxInfo>> {
-        let recs = if all {
-            self.inner.store.list_sandboxes(true, 1000).await?
-        } else {
-            self.inner.store.running_sandboxes().await?
+    /// `GET /v1/sandboxes`: the caller's tenant's (every tenant's for an
+    /// admin), running ones or all recent ones with `all`.
+    pub async fn list_sandboxes(&self, caller: &Caller, all: bool) -> Result<Vec<SandboxInfo>> {
+        let store = &self.inner.store;
+        let recs = match (caller.is_admin(), all) {
+            (true, true) => store.list_sandboxes(true, 1000).await?,
+            (true, false) => store.running_sandboxes().await?,
+            (false, _) => store.list_tenant_sandboxes(caller.tenant_id(), all, 1000).await?,
         };
         Ok(recs.iter().filter(|r| all || r.kind == SandboxKind::Persistent).map(SandboxRecord::info).collect())
     }
 
-    /// `GET /v1/sandboxes/{id}`.
-    pub async fn get_sandbox(&self, id: &str) -> Result<SandboxInfo> {
+    /// `GET /v1/sandboxes/{id}`. Another tenant's sandbox is not found.
+    pub async fn get_sandbox(&self, caller: &Caller, id: &str) -> Result<SandboxInfo> {
         self.inner
             .store
             .get_sandbox(id)
             .await?
+            .filter(|r| caller.sees(&r.tenant_id))
             .map(|r| r.info())
             .ok_or_else(|| CoreError::SandboxNotFound(id.to_string()))
     }
 
     /// `DELETE /v1/sandboxes/{id}`: kills everything in it and frees it.
-    pub async fn delete_sandbox(&self, id: &str) -> Result<SandboxInfo> {
+    pub async fn delete_sandbox(&self, caller: &Caller, id: &str) -> Result<SandboxInfo> {
+        let info = self.get_sandbox(caller, id).await?;
+        caller.require(Role::Member, "deleting sandboxes")?;
         let live = self.lock_live().remove(id);
         match live {
             Some(l) => self.end_live(&l, SandboxState::Destroyed, "deleted").await,
-            None => {
-                // Not running here: deleting an ended sandbox is a no-op.
-                let info = self.get_sandbox(id).await?;
-                return Ok(info);
-            }
+            // Not running here: deleting an ended sandbox is a no-op.
+            None => return Ok(info),
         }
-        self.get_sandbox(id).await
+        self.get_sandbox(caller, id).await
     }
 
-    async fn live(&self, id: &str) -> Result<Arc<Live>> {
-        if let Some(l) = self.lock_live().get(id).cloned() {
+    async fn live(&self, caller: &Caller, id: &str) -> Result<Arc<Live>> {
+        let live = self.lock_live().get(id).cloned();
+        if let Some(l) = live.filter(|l| caller.sees(&l.tenant_id)) {
             return Ok(l);
         }
-        let info = self.get_sandbox(id).await?;
+        let info = self.get_sandbox(caller, id).await?;
         Err(CoreError::SandboxNotRunning { id: id.to_string(), state: info.state.as_str().to_string() })
     }
 
     /// `POST /v1/sandboxes/{id}/exec`.
     pub async fn exec(
         &self,
+        caller: &Caller,
         id: &str,
         req: ExecRequest,
         sink: Option<mpsc::Sender<OutputChunk>>,
     ) -> Result<ExecResult> {
-        let live = self.live(id).await?;
-        let valid = request::validate(&self.inner.cfg, &req, &live.env)?;
+        let live = self.live(caller, id).await?;
+        caller.require(Role::Member, "running commands")?;
+        let plan = caller.tenant.limits()?;
+        let valid = request::validate(&self.inner.cfg, &req, &live.env, plan)?;
         let started = Instant::now();
         let started_ms = now_ms();
+        let reservation = self
+            .inner
+            .quotas
+            .reserve(caller.tenant_id(), plan, false, started_ms)
+            .inspect_err(|_| self.count_refusal("quota_exceeded"))?;
         let guard = live.lease.read().await;
         let Some(lease) = guard.as_ref() else {
             return Err(CoreError::SandboxNotRunning { id: id.to_string(), state: "destroyed".into() });
@@ -138,28 +161,32 @@ impl Service {
             }
         };
         let result = request::result(&out, id, &ids::new_id("ex"));
-        self.inner.store.insert_execution(execution_record(&result, &req.command, started_ms)).await?;
+        let record = execution_record(caller, &result, &req.command, started_ms, &live.limits);
+        let used = Used { cpu_ms: record.cpu_ms, gb_seconds: record.gb_seconds };
+        self.inner.store.insert_execution(record).await?;
+        self.metered(caller, reservation, used, plan);
         self.count(&result, false, started);
         Ok(result)
     }
 
     /// `PUT /v1/sandboxes/{id}/files?path=…`.
-    pub async fn put_file(&self, id: &str, path: &str, data: &[u8], mode: Option<u32>) -> Result<u64> {
+    pub async fn put_file(&self, caller: &Caller, id: &str, path: &str, data: &[u8], mode: Option<u32>) -> Result<u64> {
+        let live = self.live(caller, id).await?;
+        caller.require(Role::Member, "writing files")?;
         let mode = mode.unwrap_or(0o644);
         if mode > 0o7777 {
             return Err(CoreError::InvalidRequest(format!("mode {mode:o} is not a permission mode")));
         }
         validate_path(path)?;
-        let live = self.live(id).await?;
         let guard = live.lease.read().await;
         let lease = guard.as_ref().ok_or_else(|| gone(id))?;
         Ok(lease.sandbox().write_file(path, data, mode).await?)
     }
 
     /// `GET /v1/sandboxes/{id}/files?path=…`: a file's bytes or a directory listing.
-    pub async fn get_path(&self, id: &str, path: &str, list_only: bool) -> Result<FileContent> {
+    pub async fn get_path(&self, caller: &Caller, id: &str, path: &str, list_only: bool) -> Result<FileContent> {
+        let live = self.live(caller, id).await?;
         validate_path(path)?;
-        let live = self.live(id).await?;
         let guard = live.lease.read().await;
         let lease = guard.as_ref().ok_or_else(|| gone(id))?;
         let sb = lease.sandbox();

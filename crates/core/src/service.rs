@@ -15,14 +15,20 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::error::{CoreError, Result};
 use crate::ids;
+use crate::tenancy::{plans, Auth, Caller, Quotas, SandboxSlot};
 
 /// A persistent sandbox alive in this process.
 pub(crate) struct Live {
     pub id: String,
+    pub tenant_id: String,
     pub env: BTreeMap<String, String>,
+    pub limits: superserver_wire::EffectiveLimits,
     pub expires_at_ms: i64,
     /// `None` once the sandbox is being destroyed.
     pub lease: tokio::sync::RwLock<Option<Lease>>,
+    /// Its place among the tenant's concurrent sandboxes, given back when
+    /// the sandbox ends.
+    pub _slot: SandboxSlot,
 }
 
 /// Counters for `/metrics`.
@@ -46,6 +52,14 @@ pub(crate) struct Inner {
     pub cancel: CancellationToken,
     pub counters: Counters,
     pub executions_at_start: u64,
+    pub auth: Auth,
+    pub quotas: Quotas,
+    /// The admin key made by this start, until the binary has shown it.
+    pub bootstrap_key: Mutex<Option<String>>,
+    /// Wakes the outbox worker when notifications are queued.
+    pub outbox_wake: tokio::sync::Notify,
+    pub tenant_metrics: Mutex<HashMap<String, crate::usage::TenantMetrics>>,
+    pub refusals: Mutex<HashMap<&'static str, u64>>,
 }
 
 /// The core service. Cheap to clone.
@@ -108,6 +122,11 @@ impl Service {
             cancel.child_token(),
         );
         let executions_at_start = store.count_executions().await?;
+        let plans = plans::resolve(&cfg.plans);
+        let auth = Auth::new(cfg.auth.enabled, plans, &store.list_tenants().await?, &store.list_keys().await?)?;
+        let quotas = Quotas::default();
+        let now = now_ms();
+        quotas.load(&store.usage_since(plans::month_of(now).0).await?, now);
         let svc = Self {
             inner: Arc::new(Inner {
                 cfg,
@@ -119,11 +138,57 @@ impl Service {
                 cancel,
                 counters: Counters::default(),
                 executions_at_start,
+                auth,
+                quotas,
+                bootstrap_key: Mutex::new(None),
+                outbox_wake: tokio::sync::Notify::new(),
+                tenant_metrics: Mutex::default(),
+                refusals: Mutex::default(),
             }),
         };
+        svc.bootstrap().await?;
         let reaper = svc.clone();
         tokio::spawn(async move { reaper.expire_loop().await });
+        let flusher = svc.clone();
+        tokio::spawn(async move { flusher.flush_loop().await });
+        svc.start_notifications();
         Ok(svc)
+    }
+
+    /// The caller presenting `authorization` (an `Authorization` header value).
+    pub fn authenticate(&self, authorization: Option<&str>, remote_addr: Option<String>) -> Result<Caller> {
+        let mut caller = self.inner.auth.authenticate(authorization, now_ms())?;
+        caller.remote_addr = remote_addr;
+        Ok(caller)
+    }
+
+    /// Whether API keys are required.
+    pub fn auth_enabled(&self) -> bool {
+        self.inner.auth.enabled()
+    }
+
+    /// The admin key created at this start on an empty data directory, once.
+    pub fn take_bootstrap_key(&self) -> Option<String> {
+        self.inner.bootstrap_key.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Writes keys' last-used times to the store every few seconds.
+    async fn flush_loop(self) {
+        loop {
+            let stop = tokio::select! {
+                _ = self.inner.cancel.cancelled() => true,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => false,
+            };
+            let used = self.inner.auth.take_used();
+            if !used.is_empty() {
+                if let Err(e) = self.inner.store.touch_keys(used).await {
+                    tracing::warn!(error = %e, "cannot record when API keys were last used");
+                }
+            }
+            if stop {
+                return;
+            }
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -142,6 +207,10 @@ impl Service {
     /// Stops background work, destroys every sandbox, flushes the store.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
+        let used = self.inner.auth.take_used();
+        if !used.is_empty() {
+            let _ = self.inner.store.touch_keys(used).await;
+        }
         let live: Vec<Arc<Live>> = self.lock_live().drain().map(|(_, v)| v).collect();
         for l in live {
             self.end_live(&l, SandboxState::Lost, "the server was stopped").await;
@@ -194,10 +263,19 @@ impl Service {
         }
     }
 
-    /// `GET /v1/status`.
-    pub async fn status(&self) -> Result<StatusResponse> {
+    /// `GET /v1/status`. Lost sandboxes are the caller's own (all for an admin).
+    pub async fn status(&self, caller: &Caller) -> Result<StatusResponse> {
         let since = now_ms() - 7 * 86_400_000;
-        let lost = self.inner.store.lost_sandboxes(since).await?;
+        let mut lost = self.inner.store.lost_sandboxes(since).await?;
+        if !caller.is_admin() {
+            let mut mine = Vec::new();
+            for id in lost {
+                if self.inner.store.get_sandbox(&id).await?.is_some_and(|r| r.tenant_id == caller.tenant_id()) {
+                    mine.push(id);
+                }
+            }
+            lost = mine;
+        }
         let c = &self.inner.counters;
         Ok(StatusResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),

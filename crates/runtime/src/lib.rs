@@ -7,6 +7,7 @@
 pub mod cgroup;
 pub mod error;
 pub mod etc;
+mod gate;
 mod init;
 pub mod pool;
 pub mod proto;

@@ -58,6 +58,9 @@ struct Inner {
     next_id: Box<dyn Fn() -> String + Send + Sync>,
     /// Set by [`Pool::drain`]: sandboxes finished after it are destroyed.
     closed: std::sync::atomic::AtomicBool,
+    /// Sandboxes created on the request path (the pool was short) pass here,
+    /// by priority.
+    gate: crate::gate::PriorityGate,
 }
 
 /// The warm pool. Cheap to clone.
@@ -108,6 +111,7 @@ impl Pool {
         next_id: impl Fn() -> String + Send + Sync + 'static,
         cancel: CancellationToken,
     ) -> Self {
+        let cfg_parallel = cfg.parallel_creates.max(1);
         let mut profiles = HashMap::new();
         if cfg.size > 0 {
             profiles.insert(
@@ -130,6 +134,7 @@ impl Pool {
                 stats: Stats::default(),
                 next_id: Box::new(next_id),
                 closed: std::sync::atomic::AtomicBool::new(false),
+                gate: crate::gate::PriorityGate::new(cfg_parallel),
             }),
         };
         let p = pool.clone();
@@ -138,13 +143,39 @@ impl Pool {
     }
 
     /// A fresh sandbox for `image`/`limits`: a ready one if the pool has it,
-    /// else one created now. Never one that served another run.
-    pub async fn acquire(&self, image: &Image, limits: &EffectiveLimits) -> Result<Lease> {
+    /// else one created now. Never one that served another run. When the
+    /// pool is short, requests of a higher `priority` are served first.
+    pub async fn acquire(&self, image: &Image, limits: &EffectiveLimits, priority: u8) -> Result<Lease> {
         let key = (image.clone(), *limits);
+        if let Some(lease) = self.take_ready(&key) {
+            return Ok(lease);
+        }
+        self.inner.stats.misses.fetch_add(1, Ordering::Relaxed);
+        self.inner.wake.notify_one();
+        let _permit = self.inner.gate.acquire(priority).await;
+        // A refill may have landed while this request waited.
+        if let Some(mut lease) = self.take_ready(&key) {
+            self.inner.stats.hits.fetch_sub(1, Ordering::Relaxed);
+            lease.hit = false;
+            return Ok(lease);
+        }
+        let sandbox = self.inner.rt.create((self.inner.next_id)(), image.clone(), *limits, true).await?;
+        sandbox.claim();
+        self.inner.stats.in_use.fetch_add(1, Ordering::Relaxed);
+        Ok(Lease { sandbox: Some(sandbox), hit: false, pool: self.clone() })
+    }
+
+    /// Requests waiting to have a sandbox created for them.
+    pub fn waiting(&self) -> usize {
+        self.inner.gate.waiting()
+    }
+
+    /// A ready sandbox of profile `key`, if any (registering the profile).
+    fn take_ready(&self, key: &Key) -> Option<Lease> {
         let taken = {
             let mut profiles = self.lock();
             let mut taken = None;
-            if let Some(p) = profiles.get_mut(&key) {
+            if let Some(p) = profiles.get_mut(key) {
                 p.last_used = Instant::now();
                 // Newest first: its pages are the likeliest still in cache.
                 while let Some(sb) = p.ready.pop_back() {
@@ -168,17 +199,10 @@ impl Pool {
             }
             taken
         };
-        if let Some(sandbox) = taken {
-            self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
-            self.inner.stats.in_use.fetch_add(1, Ordering::Relaxed);
-            return Ok(Lease { sandbox: Some(sandbox), hit: true, pool: self.clone() });
-        }
-        self.inner.stats.misses.fetch_add(1, Ordering::Relaxed);
-        self.inner.wake.notify_one();
-        let sandbox = self.inner.rt.create((self.inner.next_id)(), image.clone(), *limits, true).await?;
-        sandbox.claim();
+        let sandbox = taken?;
+        self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
         self.inner.stats.in_use.fetch_add(1, Ordering::Relaxed);
-        Ok(Lease { sandbox: Some(sandbox), hit: false, pool: self.clone() })
+        Some(Lease { sandbox: Some(sandbox), hit: true, pool: self.clone() })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Profile>> {
@@ -291,6 +315,7 @@ impl Pool {
             hits: self.inner.stats.hits.load(Ordering::Relaxed),
             misses: self.inner.stats.misses.load(Ordering::Relaxed),
             in_use: self.inner.stats.in_use.load(Ordering::Relaxed),
+            waiting: self.inner.gate.waiting(),
             created,
             destroyed: st.destroyed.load(Ordering::Relaxed),
             create_failures: st.create_failures.load(Ordering::Relaxed),

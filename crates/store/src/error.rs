@@ -50,6 +50,14 @@ pub enum StoreError {
     #[error("sandbox {0} not found")]
     SandboxNotFound(String),
 
+    /// A unique name is taken (a tenant's name).
+    #[error("{0} already exists")]
+    Duplicate(String),
+
+    /// The operation names a tenant or key that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+
     /// `end_sandbox` was asked to end a sandbox into `running`.
     #[error("{} is not a state a sandbox can end in", .0.as_str())]
     NotAnEndState(SandboxState),
@@ -66,6 +74,16 @@ impl StoreError {
             self,
             Self::Sqlite(rusqlite::Error::SqliteFailure(e, _))
                 if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        )
+    }
+
+    /// The statement broke a UNIQUE constraint.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
         )
     }
 

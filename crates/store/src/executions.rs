@@ -53,7 +53,7 @@ fn list_sql() -> String {
 pub(crate) fn insert(c: &Connection, rec: &ExecutionRecord) -> Result<()> {
     c.prepare_cached(&format!(
         "INSERT INTO executions ({EXECUTION_COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     ))?
     .execute(params![
         rec.id,
@@ -72,6 +72,9 @@ pub(crate) fn insert(c: &Connection, rec: &ExecutionRecord) -> Result<()> {
         rec.stdout_truncated,
         rec.stderr_truncated,
         rec.error,
+        rec.tenant_id,
+        rec.key_id,
+        rec.gb_seconds,
     ])
     .map_err(|e| match StoreError::from(e) {
         e if e.is_foreign_key_violation() => StoreError::SandboxNotFound(rec.sandbox_id.clone()),

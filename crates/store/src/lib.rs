@@ -13,12 +13,18 @@
 mod error;
 mod executions;
 mod migrate;
+mod outbox;
 mod pool;
 mod records;
 mod sandboxes;
 mod store;
+mod tenants;
+mod usage;
 mod writer;
 
 pub use error::{Result, StoreError};
+pub use outbox::{Attempt, NewOutbox, OutboxRow, UsageBatch, UsageBatchTenant, USAGE_REPORTED_KEY};
 pub use records::{ExecutionRecord, SandboxRecord};
 pub use store::{Store, DB_FILE};
+pub use tenants::{AuditRecord, KeyRecord, TenantRecord, ADMIN_TENANT_ID};
+pub use usage::{TenantUsage, UsageGroupBy, UsageRow};

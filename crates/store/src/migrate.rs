@@ -11,8 +11,10 @@ pub(crate) struct Migration {
 }
 
 /// Every migration this binary knows, in order. Append only.
-pub(crate) const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, sql: include_str!("../migrations/0001_init.sql") }];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, sql: include_str!("../migrations/0001_init.sql") },
+    Migration { version: 2, sql: include_str!("../migrations/0002_tenancy.sql") },
+];
 
 /// The schema version this binary writes.
 pub(crate) fn known_version() -> i64 {
@@ -74,7 +76,7 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(rows, vec![(1, 1)]);
+        assert_eq!(rows, vec![(1, 1), (2, 1)]);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use crate::error::{Result, StoreError};
 pub struct SandboxRecord {
     /// `sb_…`
     pub id: String,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
     pub kind: SandboxKind,
     pub state: SandboxState,
     pub image: String,
@@ -32,6 +34,7 @@ impl SandboxRecord {
     pub fn info(&self) -> SandboxInfo {
         SandboxInfo {
             id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
             kind: self.kind,
             state: self.state,
             image: self.image.clone(),
@@ -52,6 +55,10 @@ pub struct ExecutionRecord {
     pub id: String,
     /// The sandbox it ran in; must exist.
     pub sandbox_id: String,
+    /// The tenant it ran for.
+    pub tenant_id: String,
+    /// The API key that ran it (`None` with authentication off).
+    pub key_id: Option<String>,
     /// JSON array: the argv.
     pub command_json: String,
     pub started_at_ms: i64,
@@ -67,16 +74,18 @@ pub struct ExecutionRecord {
     pub stdout_truncated: bool,
     pub stderr_truncated: bool,
     pub error: Option<String>,
+    /// The sandbox's memory limit in GB × the wall time in seconds.
+    pub gb_seconds: f64,
 }
 
 /// Columns of `sandboxes`, in the order [`sandbox_from_row`] reads them.
 pub(crate) const SANDBOX_COLUMNS: &str = "id, kind, state, image, memory_mb, pids, cpu_percent, \
-     disk_mb, env_json, created_at_ms, expires_at_ms, ended_at_ms, end_reason, host_pid, exec_count";
+     disk_mb, env_json, created_at_ms, expires_at_ms, ended_at_ms, end_reason, host_pid, exec_count, tenant_id";
 
 /// Columns of `executions`, in the order [`execution_from_row`] reads them.
 pub(crate) const EXECUTION_COLUMNS: &str = "id, sandbox_id, command_json, started_at_ms, \
      duration_ms, exit_code, signal, timed_out, oom_killed, cpu_ms, peak_memory_bytes, \
-     stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, error";
+     stdout_bytes, stderr_bytes, stdout_truncated, stderr_truncated, error, tenant_id, key_id, gb_seconds";
 
 /// A byte count as SQLite stores it: INTEGER is signed 64-bit, so counts past
 /// `i64::MAX` (never reached in practice) are kept as `i64::MAX`.
@@ -114,6 +123,7 @@ pub(crate) fn sandbox_from_row(row: &Row<'_>) -> Result<SandboxRecord> {
         end_reason: row.get(12)?,
         host_pid: row.get(13)?,
         exec_count: count_from_sql(row, 14, "exec_count")?,
+        tenant_id: row.get(15)?,
         id,
     })
 }
@@ -136,6 +146,9 @@ pub(crate) fn execution_from_row(row: &Row<'_>) -> Result<ExecutionRecord> {
         stdout_truncated: row.get(13)?,
         stderr_truncated: row.get(14)?,
         error: row.get(15)?,
+        tenant_id: row.get(16)?,
+        key_id: row.get(17)?,
+        gb_seconds: row.get(18)?,
     })
 }
 
@@ -187,7 +200,7 @@ pub(crate) mod tests {
         let err = conn
             .query_row(
                 "SELECT 'sb_1', 'oneshot', 'zombie', 'host', 1, 1, 1, 1, '{}', 0, \
-                 NULL, NULL, NULL, NULL, 0",
+                 NULL, NULL, NULL, NULL, 0, 'tn_admin'",
                 [],
                 |row| Ok(sandbox_from_row(row)),
             )

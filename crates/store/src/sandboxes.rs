@@ -63,6 +63,18 @@ impl Store {
         self.read(move |c| query_all(c, &select(sql), [limit_to_sql(limit)], sandbox_from_row)).await
     }
 
+    /// Up to `limit` sandboxes of one tenant, newest first: running ones only, or all.
+    pub async fn list_tenant_sandboxes(
+        &self,
+        tenant_id: &str,
+        include_ended: bool,
+        limit: usize,
+    ) -> Result<Vec<SandboxRecord>> {
+        let sql = if include_ended { TENANT_ALL } else { TENANT_RUNNING };
+        let tenant_id = tenant_id.to_owned();
+        self.read(move |c| query_all(c, &select(sql), params![tenant_id, limit_to_sql(limit)], sandbox_from_row)).await
+    }
+
     /// Every running sandbox, oldest first.
     pub async fn running_sandboxes(&self) -> Result<Vec<SandboxRecord>> {
         self.read(|c| query_all(c, &select(RUNNING), [], sandbox_from_row)).await
@@ -94,6 +106,9 @@ impl Store {
 
 const LIST_ALL: &str = "ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1";
 const LIST_RUNNING: &str = "WHERE state = 'running' ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1";
+const TENANT_ALL: &str = "WHERE tenant_id = ?1 ORDER BY created_at_ms DESC, rowid DESC LIMIT ?2";
+const TENANT_RUNNING: &str =
+    "WHERE tenant_id = ?1 AND state = 'running' ORDER BY created_at_ms DESC, rowid DESC LIMIT ?2";
 const RUNNING: &str = "WHERE state = 'running' ORDER BY created_at_ms, rowid";
 const LOST_SINCE: &str = "SELECT id FROM sandboxes
      WHERE state = 'lost' AND kind = 'persistent' AND ended_at_ms >= ?1
@@ -110,8 +125,8 @@ fn select(tail: &str) -> String {
 pub(crate) fn insert(c: &Connection, rec: &SandboxRecord) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO sandboxes (id, kind, state, image, memory_mb, pids, cpu_percent, disk_mb,
-             env_json, created_at_ms, expires_at_ms, ended_at_ms, end_reason, host_pid)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             env_json, created_at_ms, expires_at_ms, ended_at_ms, end_reason, host_pid, tenant_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         rec.id,
@@ -128,6 +143,7 @@ pub(crate) fn insert(c: &Connection, rec: &SandboxRecord) -> Result<()> {
         rec.ended_at_ms,
         rec.end_reason,
         rec.host_pid,
+        rec.tenant_id,
     ])?;
     Ok(())
 }
@@ -147,6 +163,8 @@ mod tests {
             select(LIST_ALL),
             select(LIST_RUNNING),
             select(RUNNING),
+            select(TENANT_ALL),
+            select(TENANT_RUNNING),
             LOST_SINCE.to_owned(),
             MARK_LOST.to_owned(),
         ];

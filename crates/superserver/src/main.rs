@@ -37,6 +37,56 @@ enum Command {
         #[command(flatten)]
         client: cli::ClientOpts,
     },
+    /// Manage tenants (admin keys).
+    Tenants {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(subcommand)]
+        cmd: cli::TenantsCmd,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(subcommand)]
+        cmd: cli::KeysCmd,
+    },
+    /// Show usage totals (`usage export` prints every execution as CSV).
+    #[command(args_conflicts_with_subcommands = true)]
+    Usage {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(flatten)]
+        args: cli::UsageArgs,
+        #[command(subcommand)]
+        cmd: Option<cli::UsageCmd>,
+    },
+    /// Show each quota's use in the current period.
+    Quotas {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        /// Tenant name or id (admin keys; default: the key's own tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Show the API key in use, its role and its tenant.
+    Whoami {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+    },
+    /// Show the plans and what each grants.
+    Plans {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+    },
+    /// Show the newest entries of the admin audit log.
+    Audit {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        /// How many entries (default: the server's).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
     /// Internal: the sandbox-forking helper the server starts.
     #[command(name = "__zygote", hide = true)]
     Zygote,
@@ -61,6 +111,13 @@ fn main() {
             Command::Run { client, args } => cli::run(&client, args).await,
             Command::Sandbox { client, cmd } => cli::sandbox(&client, cmd).await,
             Command::Status { client } => cli::status(&client).await,
+            Command::Tenants { client, cmd } => cli::tenants(&client, cmd).await,
+            Command::Keys { client, cmd } => cli::keys(&client, cmd).await,
+            Command::Usage { client, args, cmd } => cli::usage(&client, args, cmd).await,
+            Command::Quotas { client, tenant } => cli::quotas(&client, tenant).await,
+            Command::Whoami { client } => cli::whoami(&client).await,
+            Command::Plans { client } => cli::plans(&client).await,
+            Command::Audit { client, limit } => cli::audit(&client, limit).await,
             Command::Zygote => unreachable!("dispatched above"),
         };
         result.unwrap_or_else(|e| {

@@ -69,15 +69,29 @@ fn init_logging(format: &str) {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = load_config(&args)?;
     init_logging(&cfg.log_format);
-    // The config holds no secrets yet; log it whole.
-    tracing::info!(config = %serde_json::to_string(&cfg).unwrap_or_default(), "effective configuration");
+    let mut shown = cfg.clone();
+    shown.webhooks = shown.webhooks.iter().map(|w| w.redacted()).collect();
+    shown.smtp = shown.smtp.as_ref().map(|s| s.redacted());
+    tracing::info!(config = %serde_json::to_string(&shown).unwrap_or_default(), "effective configuration");
     let exe = std::env::current_exe().context("cannot find this executable to start the sandbox helper")?;
     let helper = Helper { exe, args: vec!["__zygote".into()] };
     let listen = cfg.listen;
+    let key_file = cfg.data_dir.join(superserver_core::ADMIN_KEY_FILE);
     let svc = Service::start(cfg, helper).await?;
+    if let Some(key) = svc.take_bootstrap_key() {
+        println!(
+            "\nSuperServer created the admin API key. It is shown this once, and saved (mode 0600) in {}:\n\n    \
+             {key}\n\nUse it as `Authorization: Bearer <key>`, or `export SUPERSERVER_API_KEY=<key>` for the CLI.\n",
+            key_file.display()
+        );
+    }
+    if !svc.auth_enabled() {
+        tracing::warn!("authentication is off (auth.enabled = false): every caller on loopback is the admin");
+    }
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     let app = superserver_api::app(svc.clone());
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     tracing::info!("shutting down: destroying sandboxes");
     if tokio::time::timeout(Duration::from_secs(30), svc.shutdown()).await.is_err() {

@@ -89,7 +89,8 @@ async fn streaming_delivers_output_before_the_result() {
         .collect();
     assert_eq!(kinds, ["stdout", "stderr", "result"]);
     // Server-sent events too.
-    let body = reqwest::Client::new()
+    let body = s
+        .http()
         .post(format!("{}/v1/run", s.url))
         .header("accept", "text/event-stream")
         .json(&RunRequest { command: argv(&["echo", "sse"]), ..Default::default() })
@@ -163,7 +164,7 @@ async fn files_api_refuses_traversal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_clear_errors_and_the_server_stays_up() {
     let s = Server::start().await;
-    let http = reqwest::Client::new();
+    let http = s.http();
     let post = |body: &'static str| {
         http.post(format!("{}/v1/run", s.url)).header("content-type", "application/json").body(body).send()
     };
@@ -211,7 +212,7 @@ async fn status_metrics_and_openapi() {
     assert!(st.backends[0].available);
     assert!(st.pool.hits + st.pool.misses >= 1);
     assert!(st.executions_total >= 1);
-    let http = reqwest::Client::new();
+    let http = s.http();
     let m = http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
     for name in [
         "superserver_pool_ready",

@@ -8,7 +8,13 @@ use std::process::{Command, Output, Stdio};
 use common::{bin, Server};
 
 fn cli(s: &Server, args: &[&str]) -> Output {
-    Command::new(bin()).args(args).env("SUPERSERVER_URL", &s.url).stdin(Stdio::null()).output().unwrap()
+    Command::new(bin())
+        .args(args)
+        .env("SUPERSERVER_URL", &s.url)
+        .env("SUPERSERVER_API_KEY", &s.admin_key)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 fn cli_stdin(s: &Server, args: &[&str], input: &[u8]) -> Output {
@@ -16,6 +22,7 @@ fn cli_stdin(s: &Server, args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(bin())
         .args(args)
         .env("SUPERSERVER_URL", &s.url)
+        .env("SUPERSERVER_API_KEY", &s.admin_key)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

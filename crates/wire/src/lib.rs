@@ -342,6 +342,10 @@ pub struct PoolStatus {
     pub ready: usize,
     pub creating: usize,
     pub in_use: usize,
+    /// Requests waiting for a sandbox to be created for them (the pool was
+    /// short), served by plan priority.
+    #[serde(default)]
+    pub waiting: usize,
     pub hits: u64,
     pub misses: u64,
     pub created: u64,

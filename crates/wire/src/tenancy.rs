@@ -102,9 +102,9 @@ impl<'de> Deserialize<'de> for Quota {
         match Raw::deserialize(d)? {
             Raw::Num(n) => Ok(Quota::Limited(n)),
             Raw::Str(s) if s == "unlimited" => Ok(Quota::Unlimited),
-            Raw::Str(s) => {
-                Err(serde::de::Error::custom(format!("`{s}` is not a quota: use a non-negative number or \"unlimited\"")))
-            }
+            Raw::Str(s) => Err(serde::de::Error::custom(format!(
+                "`{s}` is not a quota: use a non-negative number or \"unlimited\""
+            ))),
         }
     }
 }

@@ -11,7 +11,7 @@ use superserver_wire::{ErrorResponse, FileList, FileWritten};
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, Auth};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -42,6 +42,7 @@ pub struct FileQuery {
 )]
 pub async fn put(
     State(st): State<AppState>,
+    Auth(caller): Auth,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<FileQuery>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -54,7 +55,7 @@ pub async fn put(
                 .map_err(|_| ApiError::bad_request(format!("mode `{m}` is not an octal permission mode like 644")))?,
         ),
     };
-    let size = st.svc.put_file(&id, &q.path, &body, mode).await?;
+    let size = st.svc.put_file(&caller, &id, &q.path, &body, mode).await?;
     Ok((StatusCode::CREATED, Json(FileWritten { path: q.path, size })))
 }
 
@@ -72,13 +73,14 @@ pub async fn put(
 )]
 pub async fn get(
     State(st): State<AppState>,
+    Auth(caller): Auth,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<FileQuery>,
 ) -> ApiResult<Response> {
     if q.mode.is_some() {
         return Err(ApiError::bad_request("mode applies to uploads only"));
     }
-    Ok(match st.svc.get_path(&id, &q.path, q.list).await? {
+    Ok(match st.svc.get_path(&caller, &id, &q.path, q.list).await? {
         FileContent::File(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
         FileContent::Dir(list) => Json(list).into_response(),
     })

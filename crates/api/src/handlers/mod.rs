@@ -4,3 +4,5 @@ pub mod files;
 pub mod run;
 pub mod sandboxes;
 pub mod system;
+pub mod tenancy;
+pub mod usage;

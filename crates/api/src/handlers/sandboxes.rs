@@ -9,7 +9,7 @@ use superserver_wire::{CreateSandboxRequest, ErrorResponse, ExecRequest, ExecRes
 use utoipa::IntoParams;
 
 use crate::error::ApiResult;
-use crate::extract::{ApiJson, ApiQuery, Delivery};
+use crate::extract::{ApiJson, ApiQuery, Auth, Delivery};
 use crate::{stream, AppState};
 
 /// Create a persistent sandbox.
@@ -26,9 +26,10 @@ use crate::{stream, AppState};
 )]
 pub async fn create(
     State(st): State<AppState>,
+    Auth(caller): Auth,
     ApiJson(req): ApiJson<CreateSandboxRequest>,
 ) -> ApiResult<(StatusCode, Json<SandboxInfo>)> {
-    Ok((StatusCode::CREATED, Json(st.svc.create_sandbox(req).await?)))
+    Ok((StatusCode::CREATED, Json(st.svc.create_sandbox(&caller, req).await?)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -41,8 +42,12 @@ pub struct ListQuery {
 
 /// List persistent sandboxes (running ones unless `all=true`).
 #[utoipa::path(get, path = "/v1/sandboxes", params(ListQuery), responses((status = 200, body = SandboxList)), tag = "sandboxes")]
-pub async fn list(State(st): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<SandboxList>> {
-    Ok(Json(SandboxList { sandboxes: st.svc.list_sandboxes(q.all).await? }))
+pub async fn list(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<SandboxList>> {
+    Ok(Json(SandboxList { sandboxes: st.svc.list_sandboxes(&caller, q.all).await? }))
 }
 
 /// Show one sandbox.
@@ -53,8 +58,12 @@ pub async fn list(State(st): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) 
     responses((status = 200, body = SandboxInfo), (status = 404, body = ErrorResponse)),
     tag = "sandboxes"
 )]
-pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<SandboxInfo>> {
-    Ok(Json(st.svc.get_sandbox(&id).await?))
+pub async fn get(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SandboxInfo>> {
+    Ok(Json(st.svc.get_sandbox(&caller, &id).await?))
 }
 
 /// Delete a sandbox: everything in it is killed and its files are gone.
@@ -65,8 +74,12 @@ pub async fn get(State(st): State<AppState>, Path(id): Path<String>) -> ApiResul
     responses((status = 200, body = SandboxInfo), (status = 404, body = ErrorResponse)),
     tag = "sandboxes"
 )]
-pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<SandboxInfo>> {
-    Ok(Json(st.svc.delete_sandbox(&id).await?))
+pub async fn delete(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SandboxInfo>> {
+    Ok(Json(st.svc.delete_sandbox(&caller, &id).await?))
 }
 
 /// Run a command in a persistent sandbox (streams like `/v1/run`).
@@ -84,10 +97,12 @@ pub async fn delete(State(st): State<AppState>, Path(id): Path<String>) -> ApiRe
 )]
 pub async fn exec(
     State(st): State<AppState>,
+    Auth(caller): Auth,
     Path(id): Path<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<ExecRequest>,
 ) -> ApiResult<Response> {
     let svc = st.svc.clone();
-    stream::answer(Delivery::from_headers(&headers), move |sink| async move { svc.exec(&id, req, sink).await }).await
+    stream::answer(Delivery::from_headers(&headers), move |sink| async move { svc.exec(&caller, &id, req, sink).await })
+        .await
 }

@@ -8,6 +8,7 @@ use superserver_wire::StatusResponse;
 use utoipa::OpenApi;
 
 use crate::error::ApiResult;
+use crate::extract::Auth;
 use crate::{metrics, AppState};
 
 /// Liveness: the process answers.
@@ -33,18 +34,22 @@ pub async fn readyz(State(st): State<AppState>) -> (StatusCode, &'static str) {
 
 /// Backends, warm pool and sandbox figures.
 #[utoipa::path(get, path = "/v1/status", responses((status = 200, body = StatusResponse)), tag = "system")]
-pub async fn status(State(st): State<AppState>) -> ApiResult<Json<StatusResponse>> {
-    Ok(Json(st.svc.status().await?))
+pub async fn status(State(st): State<AppState>, Auth(caller): Auth) -> ApiResult<Json<StatusResponse>> {
+    Ok(Json(st.svc.status(&caller).await?))
 }
 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text")), tag = "system")]
-pub async fn metrics(State(st): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&st.svc))
+pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> ApiResult<impl IntoResponse> {
+    if st.svc.config().auth.metrics_require_key {
+        let h = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        st.svc.authenticate(h, None)?;
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&st.svc)))
 }
 
 /// This API's OpenAPI document, generated from the code.
 #[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 document")), tag = "system")]
-pub async fn openapi() -> impl IntoResponse {
+pub async fn openapi(Auth(_caller): Auth) -> impl IntoResponse {
     Json(crate::openapi::ApiDoc::openapi())
 }

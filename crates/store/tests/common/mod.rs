@@ -7,6 +7,7 @@ use superserver_wire::{EffectiveLimits, SandboxKind, SandboxState};
 pub fn sandbox(id: &str, kind: SandboxKind, created_at_ms: i64) -> SandboxRecord {
     SandboxRecord {
         id: id.to_owned(),
+        tenant_id: "tn_admin".to_owned(),
         kind,
         state: SandboxState::Running,
         image: "host".to_owned(),
@@ -25,6 +26,9 @@ pub fn execution(id: &str, sandbox_id: &str, started_at_ms: i64) -> ExecutionRec
     ExecutionRecord {
         id: id.to_owned(),
         sandbox_id: sandbox_id.to_owned(),
+        tenant_id: "tn_admin".to_owned(),
+        key_id: Some("key_test".to_owned()),
+        gb_seconds: 0.5 * 1.5 / 1000.0,
         command_json: r#"["echo","hi"]"#.to_owned(),
         started_at_ms,
         duration_ms: 1.5,

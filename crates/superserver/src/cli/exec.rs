@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
-use superserver_client::Client;
 use superserver_wire::{ExecRequest, ExecResult, FileUpload, Limits, RunAs, StreamEvent};
 use tokio::io::AsyncReadExt;
 
-use super::output::{human_bytes, human_duration, print_json, report};
+use super::output::{human_bytes, human_duration, print_json};
 use super::parse::{self, FileSpec};
 use super::ClientOpts;
 
@@ -134,9 +133,9 @@ pub(crate) enum Target {
 /// Sends the command and reports its outcome: its output streamed live (or
 /// the result as JSON with `--json`), notes on stderr, and the exit code.
 pub(crate) async fn execute(opts: &ClientOpts, target: Target) -> anyhow::Result<i32> {
-    let client = match Client::new(&opts.url) {
+    let client = match opts.client() {
         Ok(client) => client,
-        Err(e) => return Ok(not_run(e.into())),
+        Err(e) => return Ok(not_run(opts, e)),
     };
     if opts.json {
         let result = match &target {
@@ -148,7 +147,7 @@ pub(crate) async fn execute(opts: &ClientOpts, target: Target) -> anyhow::Result
                 print_json(&serde_json::to_value(&result)?)?;
                 Ok(exit_code(&result))
             }
-            Err(e) => Ok(not_run(e.into())),
+            Err(e) => Ok(not_run(opts, e.into())),
         };
     }
     let mut sink = Sink::default();
@@ -162,12 +161,12 @@ pub(crate) async fn execute(opts: &ClientOpts, target: Target) -> anyhow::Result
             print_notes(&result);
             Ok(exit_code(&result))
         }
-        Err(e) => Ok(not_run(e.into())),
+        Err(e) => Ok(not_run(opts, e.into())),
     }
 }
 
-fn not_run(err: anyhow::Error) -> i32 {
-    report(&err);
+fn not_run(opts: &ClientOpts, err: anyhow::Error) -> i32 {
+    opts.report(&err);
     EXIT_NOT_RUN
 }
 

@@ -66,6 +66,24 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     text
 }
 
+/// Prints text on stdout as is; a closed pipe (`| head`) is not an error.
+pub(crate) fn print_text(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// A usage figure: whole numbers without decimals, else up to three
+/// (`1000`, `12.5`, `0.016`).
+pub(crate) fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        let text = format!("{x:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
 /// A transient line on stderr ("creating sandbox…"), shown only when stderr
 /// is a terminal and erased when dropped.
 pub(crate) struct Progress {
@@ -225,6 +243,14 @@ mod tests {
         assert_eq!(age(61_000, 1_000), "0ms");
         assert_eq!(until(61_000, 1_000), "in 1m0s");
         assert_eq!(until(1_000, 61_000), "now");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(number(1000.0), "1000");
+        assert_eq!(number(12.5), "12.5");
+        assert_eq!(number(0.015_6), "0.016");
+        assert_eq!(number(0.000_1), "0");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 use superserver_wire::RunRequest;
 
 use super::exec::{self, ExecArgs, LimitArgs, Target, EXIT_NOT_RUN};
-use super::output::report;
 use super::ClientOpts;
 
 /// Arguments of `superserver run`.
@@ -28,7 +27,7 @@ pub async fn run(opts: &ClientOpts, args: RunArgs) -> anyhow::Result<i32> {
     let req = match exec::exec_request(&args.exec, args.command).await {
         Ok(req) => req,
         Err(e) => {
-            report(&e);
+            opts.report(&e);
             return Ok(EXIT_NOT_RUN);
         }
     };

@@ -6,7 +6,7 @@ use superserver_client::Client;
 use superserver_wire::{CreateSandboxRequest, FileList, SandboxInfo, SandboxState};
 
 use super::exec::{self, ExecArgs, LimitArgs, Target, EXIT_NOT_RUN};
-use super::output::{age, human_bytes, mode_string, now_ms, print_json, print_table, report, until, utc, Progress};
+use super::output::{age, human_bytes, mode_string, now_ms, print_json, print_table, until, utc, Progress};
 use super::{cp, parse, ClientOpts};
 
 /// Subcommands of `superserver sandbox`.
@@ -83,7 +83,7 @@ pub async fn sandbox(opts: &ClientOpts, cmd: SandboxCmd) -> anyhow::Result<i32> 
     match dispatch(opts, cmd).await {
         Ok(code) => Ok(code),
         Err(e) => {
-            report(&e);
+            opts.report(&e);
             Ok(1)
         }
     }
@@ -91,7 +91,7 @@ pub async fn sandbox(opts: &ClientOpts, cmd: SandboxCmd) -> anyhow::Result<i32> 
 
 async fn dispatch(opts: &ClientOpts, cmd: SandboxCmd) -> anyhow::Result<i32> {
     // Built per arm: `exec` reports a bad URL itself, with its own exit code.
-    let client = || Client::new(&opts.url);
+    let client = || opts.client();
     match cmd {
         SandboxCmd::Create { image, ttl, limits, env } => {
             let req = CreateSandboxRequest {
@@ -148,7 +148,7 @@ async fn exec_in(opts: &ClientOpts, id: String, exec: &ExecArgs, command: Vec<St
     match exec::exec_request(exec, command).await {
         Ok(req) => exec::execute(opts, Target::Exec { id, req }).await,
         Err(e) => {
-            report(&e);
+            opts.report(&e);
             Ok(EXIT_NOT_RUN)
         }
     }
@@ -163,7 +163,7 @@ async fn remove(client: &Client, opts: &ClientOpts, ids: &[String]) -> anyhow::R
             Ok(info) if opts.json => removed.push(info),
             Ok(info) => println!("{}", info.id),
             Err(e) => {
-                report(&anyhow::Error::new(e).context(format!("cannot remove {id}")));
+                opts.report(&anyhow::Error::new(e).context(format!("cannot remove {id}")));
                 code = 1;
             }
         }
@@ -203,6 +203,9 @@ fn describe(s: &SandboxInfo, now: i64) -> String {
         ),
         ("created", format!("{} UTC ({} ago)", utc(s.created_at_ms), age(s.created_at_ms, now))),
     ];
+    if !s.tenant_id.is_empty() {
+        lines.insert(1, ("tenant", s.tenant_id.clone()));
+    }
     if let Some(at) = s.expires_at_ms {
         let when = if s.state == SandboxState::Running { format!(" ({})", until(at, now)) } else { String::new() };
         lines.push(("expires", format!("{} UTC{when}", utc(at))));
@@ -238,6 +241,7 @@ mod tests {
     fn info(state: SandboxState) -> SandboxInfo {
         SandboxInfo {
             id: "sb_1".into(),
+            tenant_id: "tn_1".into(),
             kind: SandboxKind::Persistent,
             state,
             image: "host".into(),
@@ -261,7 +265,7 @@ mod tests {
     #[test]
     fn describe_lists_fields() {
         let text = describe(&info(SandboxState::Running), 61_000);
-        assert!(text.starts_with("id:         sb_1\n"), "{text}");
+        assert!(text.starts_with("id:         sb_1\ntenant:     tn_1\n"), "{text}");
         assert!(text.contains("limits:     256 MiB memory, 64 pids, 100% cpu, 512 MiB disk\n"), "{text}");
         assert!(text.contains("expires:    1970-01-01 01:00:01 UTC (in 59m0s)\n"), "{text}");
         assert!(text.ends_with("execs:      7\n"), "{text}");

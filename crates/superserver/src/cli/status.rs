@@ -2,26 +2,19 @@
 
 use std::time::Duration;
 
-use superserver_client::Client;
 use superserver_wire::StatusResponse;
 
-use super::output::{human_duration, print_json, report};
+use super::output::{human_duration, print_json};
 use super::ClientOpts;
 
 /// Prints the server's status (a summary, or JSON with `--json`); exit code 0,
 /// or 1 when the server cannot be asked.
 pub async fn status(opts: &ClientOpts) -> anyhow::Result<i32> {
-    match fetch_and_print(opts).await {
-        Ok(()) => Ok(0),
-        Err(e) => {
-            report(&e);
-            Ok(1)
-        }
-    }
+    Ok(opts.finish(fetch_and_print(opts).await))
 }
 
 async fn fetch_and_print(opts: &ClientOpts) -> anyhow::Result<()> {
-    let status = Client::new(&opts.url)?.status().await?;
+    let status = opts.client()?.status().await?;
     if opts.json {
         return print_json(&serde_json::to_value(&status)?);
     }

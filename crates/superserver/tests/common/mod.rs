@@ -32,7 +32,10 @@ pub struct Server {
     child: Option<Child>,
     pub url: String,
     pub dir: tempfile::TempDir,
+    /// A client holding the admin key.
     pub client: Client,
+    /// The bootstrap admin key (`DATA_DIR/admin.key`).
+    pub admin_key: String,
     pub id_base: u32,
     log: PathBuf,
     _range_lock: std::fs::File,
@@ -92,6 +95,7 @@ impl Server {
             url: String::new(),
             dir,
             client: Client::new("http://127.0.0.1:1").unwrap(),
+            admin_key: String::new(),
             id_base,
             log: PathBuf::new(),
             _range_lock: range_lock,
@@ -134,7 +138,13 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not start within 30s; log:\n{text}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.client = Client::new(&self.url).unwrap();
+        // The first start wrote the admin key to the data directory.
+        let key_file = self.dir.path().join("data").join("admin.key");
+        self.admin_key = std::fs::read_to_string(&key_file)
+            .unwrap_or_else(|e| panic!("no admin key at {}: {e}", key_file.display()))
+            .trim()
+            .to_string();
+        self.client = Client::new(&self.url).unwrap().with_api_key(&self.admin_key);
         // Ready means sandboxes can be created.
         let http = reqwest::Client::new();
         for _ in 0..500 {
@@ -146,6 +156,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("server never became ready");
+    }
+
+    /// A plain HTTP client that sends the admin key.
+    pub fn http(&self) -> reqwest::Client {
+        http_with_key(&self.admin_key)
     }
 
     pub fn log(&self) -> String {
@@ -275,6 +290,13 @@ impl Drop for Server {
         let _ = c.kill();
         let _ = c.wait();
     }
+}
+
+/// A plain HTTP client that sends `key` as its bearer token.
+pub fn http_with_key(key: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(reqwest::header::AUTHORIZATION, format!("Bearer {key}").parse().unwrap());
+    reqwest::Client::builder().default_headers(h).build().unwrap()
 }
 
 pub fn argv(cmd: &[&str]) -> Vec<String> {
