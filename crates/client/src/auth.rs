@@ -20,7 +20,8 @@ impl Auth {
     pub(crate) fn bearer(key: String) -> Self {
         let key = key.trim();
         if key.is_empty() {
-            return Auth::Invalid("it is empty");
+            // No key to send (e.g. a server with authentication off).
+            return Auth::None;
         }
         match HeaderValue::from_str(&format!("Bearer {key}")) {
             Ok(mut value) => {
@@ -54,8 +55,8 @@ mod tests {
     }
 
     #[test]
-    fn unusable_keys_are_refused_without_echoing_them() {
-        assert!(matches!(Auth::bearer("   ".into()), Auth::Invalid(r) if r.contains("empty")));
+    fn empty_keys_are_none_and_unusable_ones_are_refused_without_echoing_them() {
+        assert!(matches!(Auth::bearer("   ".into()), Auth::None));
         let auth = Auth::bearer("ssk_a\nb".into());
         assert!(matches!(auth, Auth::Invalid(_)));
         assert!(!format!("{auth:?}").contains("ssk_a"));

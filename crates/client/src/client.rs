@@ -85,15 +85,16 @@ impl Client {
 
     /// This client, sending `Authorization: Bearer <key>` with every request.
     ///
-    /// Surrounding white space is dropped. A key that cannot go into an HTTP
-    /// header (empty, or with control characters) makes every call fail with
-    /// [`ClientError::InvalidApiKey`]; no message ever shows the key.
+    /// Surrounding white space is dropped; an empty key sends no header. A
+    /// key that cannot go into an HTTP header (control characters such as a
+    /// line break) makes every call fail with [`ClientError::InvalidApiKey`];
+    /// no message ever shows the key.
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
         self.auth = Auth::bearer(key.into());
         self
     }
 
-    /// Whether an API key is set (valid or not).
+    /// Whether an API key is set (valid or not; an empty one is no key).
     pub fn has_api_key(&self) -> bool {
         !matches!(self.auth, Auth::None)
     }
@@ -104,7 +105,7 @@ impl Client {
     }
 
     /// Whether the server is on this machine's loopback (`localhost`,
-    /// `127.0.0.0/8`, `::1`).
+    /// `127.0.0.0/8`, `::1`, or `0.0.0.0` / `::`, which connect locally).
     pub fn is_loopback(&self) -> bool {
         self.loopback
     }
@@ -377,9 +378,12 @@ fn content_type(resp: &Response) -> Option<String> {
     Some(media.trim().to_ascii_lowercase())
 }
 
+/// Whether `host` is this machine: `localhost`, a loopback address, or the
+/// unspecified address (`0.0.0.0`, `::`), which connects locally.
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
 }
 
 #[cfg(test)]
@@ -485,6 +489,8 @@ mod tests {
         assert!(is_loopback("localhost"));
         assert!(is_loopback("127.0.0.1"));
         assert!(is_loopback("[::1]"));
+        assert!(is_loopback("0.0.0.0"));
+        assert!(is_loopback("[::]"));
         assert!(!is_loopback("example.com"));
         assert!(!is_loopback("10.0.0.1"));
     }

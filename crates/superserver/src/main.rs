@@ -129,3 +129,60 @@ fn main() {
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("superserver").chain(args.iter().copied())).map(|c| c.command)
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn tenancy_commands_parse() {
+        let cmd = parse(&["keys", "create", "--tenant", "acme", "--role", "viewer", "--expires", "30d", "--json"]);
+        let Ok(Command::Keys { client, cmd: cli::KeysCmd::Create { tenant, role, expires, .. } }) = cmd else {
+            panic!("expected keys create, got {cmd:?}");
+        };
+        assert_eq!(tenant, "acme");
+        assert!(client.json);
+        assert_eq!(role.map(superserver_wire::Role::from), Some(superserver_wire::Role::Viewer));
+        assert!(expires.is_some());
+        assert!(parse(&["keys", "create", "--role", "owner"]).is_err(), "--tenant is required");
+        assert!(parse(&["keys", "create", "--tenant", "a", "--role", "root"]).is_err());
+
+        let cmd = parse(&["usage", "export", "--from", "2026-11-01", "--tenant", "acme"]);
+        assert!(
+            matches!(&cmd, Ok(Command::Usage { cmd: Some(cli::UsageCmd::Export { from: Some(f), .. }), .. }) if f == "2026-11-01"),
+            "{cmd:?}"
+        );
+        let cmd = parse(&["usage", "--group-by", "key", "--csv"]);
+        assert!(matches!(&cmd, Ok(Command::Usage { args, cmd: None, .. }) if args.csv), "{cmd:?}");
+        assert!(parse(&["usage", "--group-by", "week"]).is_err());
+        assert!(parse(&["usage", "--csv", "--json"]).is_err());
+
+        let cmd = parse(&["tenants", "set-plan", "acme", "pro", "--api-key", "ssk_x"]);
+        assert!(
+            matches!(&cmd, Ok(Command::Tenants { cmd: cli::TenantsCmd::SetPlan { .. }, client }) if client.api_key.is_some())
+        );
+        assert!(!format!("{cmd:?}").contains("ssk_x"), "the key must not show in Debug output");
+        assert!(matches!(parse(&["audit", "--limit", "5"]), Ok(Command::Audit { limit: Some(5), .. })));
+        assert!(matches!(parse(&["quotas", "--tenant", "t"]), Ok(Command::Quotas { tenant: Some(_), .. })));
+        for plain in [
+            &["whoami"][..],
+            &["plans"],
+            &["tenants", "ls"],
+            &["keys", "ls", "--tenant", "t"],
+            &["keys", "revoke", "key_1"],
+        ] {
+            assert!(parse(plain).is_ok(), "{plain:?}");
+        }
+    }
+}

@@ -135,6 +135,7 @@ fn key_state(k: &KeyInfo, now: i64) -> &'static str {
 
 fn key_row(k: &KeyInfo, now: i64) -> Vec<String> {
     let expires = match k.expires_at_ms {
+        _ if k.revoked_at_ms.is_some() => "-".into(),
         Some(at) if at > now => until(at, now),
         Some(at) => utc(at),
         None => "never".into(),
@@ -183,10 +184,12 @@ pub(crate) mod tests {
         assert_eq!(key_row(&k, 3_601_000)[5], "expired");
         assert_eq!(key_row(&k, 3_601_000)[7], "1970-01-01 01:00:01");
         k.revoked_at_ms = Some(2_000);
-        k.expires_at_ms = None;
         k.name = None;
         let row = key_row(&k, 61_000);
-        assert_eq!((row[4].as_str(), row[5].as_str(), row[7].as_str()), ("-", "revoked", "never"));
+        assert_eq!((row[4].as_str(), row[5].as_str(), row[7].as_str()), ("-", "revoked", "-"));
+        k.revoked_at_ms = None;
+        k.expires_at_ms = None;
+        assert_eq!(key_row(&k, 61_000)[7], "never");
     }
 
     #[test]

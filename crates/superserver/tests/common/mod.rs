@@ -87,9 +87,11 @@ impl Server {
         let (id_base, range_lock) = reserve_id_base();
         let has_pool = extra_toml.contains("[pool]");
         let config = format!(
-            "listen = \"127.0.0.1:0\"\nlog_format = \"json\"\n{extra_toml}\n[sandbox]\nid_base = {id_base}\nmax_sandboxes = {MAX_SANDBOXES}\n{}",
+            "log_format = \"json\"\n{extra_toml}\n[sandbox]\nid_base = {id_base}\nmax_sandboxes = {MAX_SANDBOXES}\n{}",
             if has_pool { "" } else { "[pool]\nsize = 2\n" }
         );
+        let config =
+            if extra_toml.contains("listen =") { config } else { format!("listen = \"127.0.0.1:0\"\n{config}") };
         let mut s = Self {
             child: None,
             url: String::new(),
@@ -117,7 +119,7 @@ impl Server {
             .arg(self.dir.path().join("data"))
             .env("SUPERSERVER_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::OpenOptions::new().create(true).append(true).open(self.stdout_path()).unwrap())
             .stderr(log)
             .spawn()
             .unwrap();
@@ -138,12 +140,10 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not start within 30s; log:\n{text}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // The first start wrote the admin key to the data directory.
+        // The first start wrote the admin key to the data directory (none
+        // with authentication off).
         let key_file = self.dir.path().join("data").join("admin.key");
-        self.admin_key = std::fs::read_to_string(&key_file)
-            .unwrap_or_else(|e| panic!("no admin key at {}: {e}", key_file.display()))
-            .trim()
-            .to_string();
+        self.admin_key = std::fs::read_to_string(&key_file).unwrap_or_default().trim().to_string();
         self.client = Client::new(&self.url).unwrap().with_api_key(&self.admin_key);
         // Ready means sandboxes can be created.
         let http = reqwest::Client::new();
@@ -156,6 +156,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("server never became ready");
+    }
+
+    /// Where the server's standard output goes (what it prints for people).
+    pub fn stdout_path(&self) -> PathBuf {
+        self.dir.path().join("server.stdout")
     }
 
     /// A plain HTTP client that sends the admin key.
