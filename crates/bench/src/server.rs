@@ -26,6 +26,8 @@ pub struct ServerSpec {
     pub small_limits: Option<(u64, u64)>,
     /// First host uid of the sandboxes' id maps.
     pub id_base: u64,
+    /// API keys required (the server's default); off, every loopback caller is the admin.
+    pub auth: bool,
 }
 
 impl ServerSpec {
@@ -35,6 +37,9 @@ impl ServerSpec {
              [pool]\nsize = {}\nparallel_creates = {}\n",
             self.max_sandboxes, self.id_base, self.pool_size, self.parallel_creates
         );
+        if !self.auth {
+            t.push_str("\n[auth]\nenabled = false\n");
+        }
         if let Some((memory_mb, disk_mb)) = self.small_limits {
             t.push_str(&format!(
                 "\n[limits.default]\nmemory_mb = {memory_mb}\npids = 64\ncpu_percent = 100\ndisk_mb = {disk_mb}\n"
@@ -73,7 +78,9 @@ impl Server {
         let mut s =
             Self { child: Some(child), url: String::new(), client: Client::new("http://127.0.0.1:1")?, dir, log };
         s.url = s.wait_address().await?;
-        s.client = Client::new(&s.url)?;
+        // The first start writes the admin key (none with auth off).
+        let key = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap_or_default();
+        s.client = Client::new(&s.url)?.with_api_key(key.trim());
         s.wait_ready().await?;
         Ok(s)
     }
@@ -265,8 +272,10 @@ mod tests {
             max_sandboxes: 1100,
             small_limits: Some((64, 16)),
             id_base: 3_000_000_000,
+            auth: false,
         };
         let t = spec.toml();
+        assert!(t.contains("[auth]\nenabled = false"), "{t}");
         assert!(t.contains("size = 16") && t.contains("parallel_creates = 2"), "{t}");
         assert!(t.contains("max_sandboxes = 1100") && t.contains("memory_mb = 64"), "{t}");
         assert!(t.contains("listen = \"127.0.0.1:0\""), "{t}");

@@ -21,6 +21,11 @@ impl Samples {
         self.ms.len()
     }
 
+    /// Appends another loop's samples.
+    pub fn extend(&mut self, other: &Samples) {
+        self.ms.extend_from_slice(&other.ms);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ms.is_empty()
     }

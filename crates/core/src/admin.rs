@@ -164,7 +164,7 @@ impl Service {
         caller.require(Role::Admin, if suspended { "suspending tenants" } else { "resuming tenants" })?;
         let cur = self.visible_tenant(caller, t)?;
         if cur.id == ADMIN_TENANT_ID && suspended {
-            return Err(CoreError::Forbidden("the admin tenant cannot be suspended".into()));
+            return Err(CoreError::Conflict("the admin tenant cannot be suspended".into()));
         }
         let mut rec = self.tenant_record(&cur)?;
         rec.suspended = suspended;
@@ -229,7 +229,11 @@ impl Service {
         };
         let role = req.role.unwrap_or(Role::Member);
         if role > caller.role {
-            return Err(CoreError::Forbidden(format!("a {} key cannot create a {role} key", caller.role)));
+            return Err(CoreError::Forbidden(format!(
+                "{} key cannot create {} key",
+                crate::tenancy::article(caller.role),
+                crate::tenancy::article(role)
+            )));
         }
         if role == Role::Admin && tenant.id != ADMIN_TENANT_ID {
             return Err(CoreError::InvalidRequest("admin keys belong to the admin tenant".into()));
@@ -291,7 +295,11 @@ impl Service {
             .filter(|k| caller.sees(&k.tenant_id))
             .ok_or_else(|| CoreError::KeyNotFound(id.to_string()))?;
         if k.role > caller.role {
-            return Err(CoreError::Forbidden(format!("a {} key cannot revoke a {} key", caller.role, k.role)));
+            return Err(CoreError::Forbidden(format!(
+                "{} key cannot revoke {} key",
+                crate::tenancy::article(caller.role),
+                crate::tenancy::article(k.role)
+            )));
         }
         let details = serde_json::json!({"prefix": k.prefix, "tenant_id": k.tenant_id});
         let rec = self.inner.store.revoke_key(id, now_ms(), audit(Some(caller), "key.revoke", id, details)).await?;

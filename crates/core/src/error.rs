@@ -50,6 +50,9 @@ pub enum CoreError {
     KeyNotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The caller's tenant is suspended: 403.
+    #[error("tenant {0} is suspended; ask an admin to resume it")]
+    TenantSuspended(String),
 }
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;

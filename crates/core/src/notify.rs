@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use superserver_notify::{Delivery, DeliveryError, Email};
-use superserver_store::{Attempt, NewOutbox, OutboxRow, USAGE_REPORTED_KEY};
+use superserver_store::{Attempt, NewOutbox, OutboxRow};
 
 use crate::service::{now_ms, Service};
 use crate::tenancy::{plans, Crossing, TenantEntry};
@@ -18,9 +18,6 @@ use crate::tenancy::{plans, Crossing, TenantEntry};
 /// Event types.
 pub const QUOTA_WARNING: &str = "quota.warning";
 pub const USAGE_REPORTED: &str = "usage.reported";
-
-/// Executions summed into one usage report at most.
-const USAGE_BATCH: usize = 100_000;
 
 impl Service {
     /// Starts the outbox worker and the usage reporter, and queues quota
@@ -156,35 +153,53 @@ impl Service {
 
     /// Queues one usage report of what was not reported yet.
     pub async fn report_usage(&self) -> crate::Result<usize> {
-        let store = &self.inner.store;
-        let after = store.meta(USAGE_REPORTED_KEY).await?.and_then(|v| v.parse().ok()).unwrap_or(0);
-        let Some(batch) = store.usage_after(after, USAGE_BATCH).await? else { return Ok(0) };
-        let now = now_ms();
-        let mut rows = Vec::new();
-        for t in &batch.tenants {
-            let event_id = format!("{USAGE_REPORTED}:{}:{}-{}", t.tenant_id, batch.after, batch.last);
-            let meters = [
-                ("executions", json!(t.executions), "count"),
-                ("cpu_seconds", json!(t.cpu_ms / 1000.0), "second"),
-                ("gb_seconds", json!(t.gb_seconds), "gigabyte_second"),
-                ("wall_seconds", json!(t.wall_ms / 1000.0), "second"),
-                ("output_bytes", json!(t.output_bytes), "byte"),
-            ];
-            let payload = json!({
-                "id": event_id,
-                "type": USAGE_REPORTED,
-                "created_at": plans::rfc3339(now),
-                "tenant": {"id": t.tenant_id, "name": self.tenant_name(&t.tenant_id)},
-                "data": {
-                    "first_started_at": plans::rfc3339(t.first_started_at_ms),
-                    "last_started_at": plans::rfc3339(t.last_started_at_ms),
-                    "meters": meters.iter().map(|(m, q, u)| json!({"meter": m, "quantity": q, "unit": u})).collect::<Vec<_>>(),
-                },
-            });
-            rows.extend(self.webhook_rows(&event_id, USAGE_REPORTED, Some(&t.tenant_id), &payload, now));
-        }
-        let n = rows.len();
-        store.commit_usage_report(batch.last, rows).await?;
+        let webhooks: Vec<_> = self.inner.cfg.webhooks.iter().filter(|w| w.wants(USAGE_REPORTED)).cloned().collect();
+        let names: HashMap<String, String> =
+            self.inner.auth.tenants().iter().map(|t| (t.id.clone(), t.name.clone())).collect();
+        let n = self
+            .inner
+            .store
+            .report_usage(move |tenants| {
+                let now = now_ms();
+                let mut rows = Vec::new();
+                for t in tenants {
+                    // Queued once, in the transaction that marks the executions
+                    // reported: a fresh id is unique, and retries keep it.
+                    let event_id = format!("{USAGE_REPORTED}:{}:{}", t.tenant_id, crate::ids::new_id("r"));
+                    let meters = [
+                        ("executions", json!(t.executions), "count"),
+                        ("cpu_seconds", json!(t.cpu_ms / 1000.0), "second"),
+                        ("gb_seconds", json!(t.gb_seconds), "gigabyte_second"),
+                        ("wall_seconds", json!(t.wall_ms / 1000.0), "second"),
+                        ("output_bytes", json!(t.output_bytes), "byte"),
+                    ];
+                    let payload = json!({
+                        "id": event_id,
+                        "type": USAGE_REPORTED,
+                        "created_at": plans::rfc3339(now),
+                        "tenant": {"id": t.tenant_id, "name": names.get(&t.tenant_id).cloned().unwrap_or_default()},
+                        "data": {
+                            "first_started_at": plans::rfc3339(t.first_started_at_ms),
+                            "last_started_at": plans::rfc3339(t.last_started_at_ms),
+                            "meters": meters.iter()
+                                .map(|(m, q, u)| json!({"meter": m, "quantity": q, "unit": u}))
+                                .collect::<Vec<_>>(),
+                        },
+                    });
+                    for w in &webhooks {
+                        rows.push(NewOutbox {
+                            event_id: event_id.clone(),
+                            destination: format!("webhook:{}", w.name),
+                            event_type: USAGE_REPORTED.into(),
+                            tenant_id: Some(t.tenant_id.clone()),
+                            payload: payload.to_string(),
+                            created_at_ms: now,
+                        });
+                    }
+                }
+                rows
+            })
+            .await?;
         if n > 0 {
             self.inner.outbox_wake.notify_one();
         }

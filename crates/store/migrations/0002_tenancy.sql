@@ -47,6 +47,9 @@ ALTER TABLE executions ADD COLUMN tenant_id TEXT NOT NULL DEFAULT 'tn_admin';
 ALTER TABLE executions ADD COLUMN key_id TEXT;
 -- The sandbox's memory limit in GB × the command's wall time in seconds.
 ALTER TABLE executions ADD COLUMN gb_seconds REAL NOT NULL DEFAULT 0 CHECK (gb_seconds >= 0);
+-- 1 once the execution is part of a usage report sent to the webhooks.
+ALTER TABLE executions ADD COLUMN usage_reported INTEGER NOT NULL DEFAULT 0 CHECK (usage_reported IN (0, 1));
+CREATE INDEX executions_unreported ON executions (tenant_id) WHERE usage_reported = 0;
 -- Usage and quota queries: one tenant's executions in a time range.
 CREATE INDEX executions_by_tenant ON executions (tenant_id, started_at_ms);
 -- Usage of every tenant in a time range (admin reports, billing export).
@@ -85,10 +88,3 @@ CREATE TABLE outbox (
 
 CREATE INDEX outbox_due ON outbox (next_attempt_at_ms)
     WHERE delivered_at_ms IS NULL AND failed_at_ms IS NULL;
-
--- Small named values the server keeps between runs (e.g. how far usage has
--- been reported).
-CREATE TABLE meta (
-    key   TEXT NOT NULL PRIMARY KEY,
-    value TEXT NOT NULL
-) STRICT;

@@ -23,7 +23,7 @@ mod usage;
 mod writer;
 
 pub use error::{Result, StoreError};
-pub use outbox::{Attempt, NewOutbox, OutboxRow, UsageBatch, UsageBatchTenant, USAGE_REPORTED_KEY};
+pub use outbox::{Attempt, NewOutbox, OutboxRow, UsageBatchTenant};
 pub use records::{ExecutionRecord, SandboxRecord};
 pub use store::{Store, DB_FILE};
 pub use tenants::{AuditRecord, KeyRecord, TenantRecord, ADMIN_TENANT_ID};

@@ -2,7 +2,7 @@
 //! they arise and delivered by a background worker, so none is lost across
 //! a crash and none is queued twice (`event_id` + `destination` is unique).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use crate::error::Result;
 use crate::records::query_all;
@@ -41,9 +41,6 @@ pub struct OutboxRow {
 
 const COLUMNS: &str = "id, event_id, destination, event_type, tenant_id, payload, created_at_ms, attempts, \
      next_attempt_at_ms, delivered_at_ms, failed_at_ms, last_error";
-
-/// The meta key holding the rowid of the last execution reported as usage.
-pub const USAGE_REPORTED_KEY: &str = "usage_reported_rowid";
 
 impl Store {
     /// Queue notifications; ones already queued (same event and destination)
@@ -114,33 +111,22 @@ impl Store {
         .await
     }
 
-    /// A value kept in the `meta` table.
-    pub async fn meta(&self, key: &str) -> Result<Option<String>> {
-        let key = key.to_owned();
-        self.read(move |c| {
-            Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, String>(0)).optional()?)
-        })
-        .await
-    }
-
-    /// Executions recorded after rowid `after` (at most `limit`), summed per
-    /// tenant, with the last rowid included: the next usage report.
-    pub async fn usage_after(&self, after: i64, limit: usize) -> Result<Option<UsageBatch>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read(move |c| {
-            let last: Option<i64> = c.query_row(
-                "SELECT max(rowid) FROM (SELECT rowid FROM executions WHERE rowid > ?1 ORDER BY rowid LIMIT ?2)",
-                params![after, limit],
-                |r| r.get(0),
-            )?;
-            let Some(last) = last else { return Ok(None) };
+    /// Reports the executions not reported yet, in one transaction: sums
+    /// them per tenant, queues what `build` makes of the sums, and marks them
+    /// reported. An execution is in exactly one report, whatever crashes.
+    /// Returns the notifications queued.
+    pub async fn report_usage<F>(&self, build: F) -> Result<usize>
+    where
+        F: Fn(&[UsageBatchTenant]) -> Vec<NewOutbox> + Send + 'static,
+    {
+        self.write(move |c| {
             let tenants = query_all(
                 c,
                 "SELECT tenant_id, count(*), coalesce(sum(duration_ms), 0.0), coalesce(sum(cpu_ms), 0.0),
                         coalesce(sum(gb_seconds), 0.0), coalesce(sum(stdout_bytes + stderr_bytes), 0),
                         min(started_at_ms), max(started_at_ms)
-                 FROM executions WHERE rowid > ?1 AND rowid <= ?2 GROUP BY tenant_id ORDER BY tenant_id",
-                params![after, last],
+                 FROM executions WHERE usage_reported = 0 GROUP BY tenant_id ORDER BY tenant_id",
+                [],
                 |r| {
                     Ok(UsageBatchTenant {
                         tenant_id: r.get(0)?,
@@ -154,22 +140,13 @@ impl Store {
                     })
                 },
             )?;
-            Ok(Some(UsageBatch { after, last, tenants }))
-        })
-        .await
-    }
-
-    /// Queue the notifications of a usage report and move the reported mark
-    /// past it, in one commit: a report is queued exactly once.
-    pub async fn commit_usage_report(&self, batch_last: i64, rows: Vec<NewOutbox>) -> Result<()> {
-        self.write(move |c| {
-            enqueue(c, &rows)?;
-            c.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![USAGE_REPORTED_KEY, batch_last.to_string()],
-            )?;
-            Ok(())
+            if tenants.is_empty() {
+                return Ok(0);
+            }
+            let rows = build(&tenants);
+            let queued = enqueue(c, &rows)?;
+            c.execute("UPDATE executions SET usage_reported = 1 WHERE usage_reported = 0", [])?;
+            Ok(queued)
         })
         .await
     }
@@ -183,14 +160,7 @@ pub enum Attempt {
     GaveUp { error: String },
 }
 
-/// Executions not yet reported as usage.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UsageBatch {
-    pub after: i64,
-    pub last: i64,
-    pub tenants: Vec<UsageBatchTenant>,
-}
-
+/// One tenant's executions not reported yet, summed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageBatchTenant {
     pub tenant_id: String,

@@ -343,7 +343,7 @@ async fn a_suspended_tenant_is_refused_and_its_sandboxes_stop() {
     let info = s.client.suspend_tenant("acme").await.unwrap();
     assert!(info.suspended);
     let (st, body) = call(&s, Some(&t.key), Method::GET, "/v1/whoami", None).await;
-    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!((st, code(&body)), (StatusCode::FORBIDDEN, "tenant_suspended"));
     assert!(body["error"]["message"].as_str().unwrap().contains("suspended"), "{body}");
     let got = s.client.get_sandbox(&sb.id).await.unwrap();
     assert_eq!(got.state, superserver_wire::SandboxState::Destroyed);

@@ -4,6 +4,7 @@
 mod cold;
 mod idle;
 mod peers;
+mod tenancy;
 mod throughput;
 mod warm;
 
@@ -33,6 +34,8 @@ pub const EXEC_P50_TARGET_MS: f64 = 1.5;
 pub const THROUGHPUT_TARGET: f64 = 300.0;
 pub const PER_SANDBOX_TARGET_MIB: f64 = 2.0;
 pub const IDLE_RSS_TARGET_MIB: f64 = 40.0;
+/// Most that authentication, quota checks and metering may add to a run's p50.
+pub const TENANCY_OVERHEAD_TARGET_MS: f64 = 1.0;
 
 /// First host uid of each phase's sandboxes: far above the ranges the
 /// integration tests use (1e9 … 2.01e9), so their leak checks never see ours.
@@ -47,6 +50,7 @@ pub enum Phase {
     Cold,
     Throughput,
     Idle,
+    Tenancy,
 }
 
 /// How much each phase does.
@@ -86,7 +90,7 @@ impl Plan {
     pub fn full() -> Self {
         Self {
             quick: false,
-            phases: vec![Phase::Peers, Phase::Warm, Phase::Cold, Phase::Throughput, Phase::Idle],
+            phases: vec![Phase::Peers, Phase::Warm, Phase::Cold, Phase::Throughput, Phase::Idle, Phase::Tenancy],
             docker_enabled: true,
             wait_quiet: Duration::from_secs(120),
             fork: b(2000, 50, 60),
@@ -143,7 +147,14 @@ pub struct PeerFigures {
 
 /// The spec of the `k`-th server of the run (its own uid range).
 pub fn spec(k: u64, pool_size: usize, parallel_creates: usize) -> ServerSpec {
-    ServerSpec { pool_size, parallel_creates, max_sandboxes: 256, small_limits: None, id_base: ID_BASE + k * ID_STEP }
+    ServerSpec {
+        pool_size,
+        parallel_creates,
+        max_sandboxes: 256,
+        small_limits: None,
+        id_base: ID_BASE + k * ID_STEP,
+        auth: true,
+    }
 }
 
 /// Most CPU the rest of the host may use for it to count as quiet (cores).
@@ -226,6 +237,14 @@ pub async fn run_all(bin: PathBuf, plan: Plan) -> Result<usize> {
         section(&format!("{} idle persistent sandboxes", plan.idle_n), &plan);
         if let Err(e) = idle::run(&bin, &plan, &mut report).await {
             failed.push(format!("idle-sandboxes phase: {e:#}"));
+        }
+        phase_end();
+    }
+
+    if on(Phase::Tenancy) {
+        section("authentication, quotas and metering: run latency with and without them", &plan);
+        if let Err(e) = tenancy::run(&bin, &plan, &mut report).await {
+            failed.push(format!("tenancy phase: {e:#}"));
         }
         phase_end();
     }

@@ -18,8 +18,8 @@ use crate::stats::{ms, ratio, Samples};
 use super::*;
 
 /// The server's default `[pool]` settings.
-const DEFAULT_POOL: usize = 8;
-const DEFAULT_PARALLEL: usize = 2;
+pub const DEFAULT_POOL: usize = 8;
+pub const DEFAULT_PARALLEL: usize = 2;
 
 pub async fn run(bin: &Path, plan: &Plan, peers: &PeerFigures, report: &mut Report) -> Result<()> {
     let server = Server::start(bin, &spec(0, DEFAULT_POOL, DEFAULT_PARALLEL)).await?;

@@ -210,10 +210,7 @@ impl Auth {
             .tenant(&entry.tenant_id)
             .ok_or_else(|| CoreError::Internal(format!("key {} names a missing tenant", entry.id)))?;
         if tenant.suspended {
-            return Err(CoreError::Forbidden(format!(
-                "tenant {} is suspended; ask an admin to resume it",
-                tenant.name
-            )));
+            return Err(CoreError::TenantSuspended(tenant.name.clone()));
         }
         let limits = tenant.limits()?;
         self.take_token(&entry.id, limits.requests_per_second, limits.request_burst)?;

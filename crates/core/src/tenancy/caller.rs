@@ -68,6 +68,12 @@ fn unconfigured_limits() -> PlanLimits {
     }
 }
 
+/// "a member", "an owner".
+pub fn article(role: Role) -> String {
+    let a = if matches!(role, Role::Owner | Role::Admin) { "an" } else { "a" };
+    format!("{a} {role}")
+}
+
 /// The authenticated caller of an operation.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -86,8 +92,8 @@ impl Caller {
             Ok(())
         } else {
             Err(CoreError::Forbidden(format!(
-                "{action} needs the {min} role or higher; this key is a {} key",
-                self.role
+                "{action} needs the {min} role or higher; this key is {} key",
+                article(self.role)
             )))
         }
     }

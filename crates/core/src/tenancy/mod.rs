@@ -8,5 +8,5 @@ pub mod plans;
 pub mod quota;
 
 pub use auth::{Auth, KeyEntry};
-pub use caller::{Caller, TenantEntry};
+pub use caller::{article, Caller, TenantEntry};
 pub use quota::{Crossing, Quotas, Reservation, SandboxSlot, Used};

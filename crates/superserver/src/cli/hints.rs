@@ -34,6 +34,9 @@ fn explain(err: &ClientError, now_ms: i64) -> Vec<String> {
         ClientError::Forbidden { .. } => {
             vec!["hint: the API key's role does not allow this; `superserver whoami` shows its role and tenant".into()]
         }
+        ClientError::Api { code, .. } if code == "tenant_suspended" => {
+            vec!["hint: an admin can resume the tenant with `superserver tenants resume TENANT`".into()]
+        }
         ClientError::QuotaExceeded { quota, .. } => quota_lines(quota, now_ms),
         ClientError::FeatureNotInPlan { feature, .. } => {
             let what = feature.as_deref().map_or_else(|| "this feature".to_owned(), |f| format!("`{f}`"));
