@@ -20,15 +20,19 @@ impl FromRequestParts<AppState> for Auth {
         let header = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{fffd}"));
         let remote =
             parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.to_string());
-        st.svc.authenticate(header, remote).map(Auth).map_err(|e| {
-            st.svc.count_refusal(match &e {
-                superserver_core::CoreError::Unauthenticated(_) => "unauthenticated",
-                superserver_core::CoreError::RateLimited { .. } => "rate_limited",
-                _ => "forbidden",
-            });
-            ApiError::from(e)
-        })
+        st.svc.authenticate(header, remote).map(Auth).map_err(|e| refused(st, e))
     }
+}
+
+/// Counts an authentication refusal for `/metrics` and turns it into an answer.
+pub(crate) fn refused(st: &AppState, e: superserver_core::CoreError) -> ApiError {
+    st.svc.count_refusal(match &e {
+        superserver_core::CoreError::Unauthenticated(_) => "unauthenticated",
+        superserver_core::CoreError::RateLimited { .. } => "rate_limited",
+        superserver_core::CoreError::TenantSuspended(_) => "tenant_suspended",
+        _ => "forbidden",
+    });
+    ApiError::from(e)
 }
 
 /// A JSON body; unknown fields and type errors are answered with 400 naming them.

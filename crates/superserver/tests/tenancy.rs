@@ -481,3 +481,35 @@ async fn with_auth_off_loopback_callers_are_the_admin() {
     let (_, who) = call(&s, None, Method::GET, "/v1/whoami", None).await;
     assert_eq!((who["key"]["role"].as_str(), who["tenant"]["name"].as_str()), (Some("admin"), Some("admin")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_per_tenant_and_can_require_a_key() {
+    let s = Server::start_with("[auth]\nmetrics_require_key = true\n").await;
+    let t = tenant(&s, "acme", "team", Role::Member).await;
+    let c = Client::new(&s.url).unwrap().with_api_key(&t.key);
+    for _ in 0..3 {
+        c.run(&RunRequest { command: argv(&["true"]), ..Default::default() }).await.unwrap();
+    }
+    let (st, _) = call(&s, None, Method::GET, "/metrics", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let (st, body) = call(&s, Some(&t.key), Method::GET, "/metrics", None).await;
+    assert_eq!(st, StatusCode::OK);
+    let text = body.as_str().unwrap();
+    assert!(text.contains("superserver_tenant_executions_total{tenant=\"acme\"} 3"), "{text}");
+    assert!(text.contains("superserver_tenant_gb_seconds_total{tenant=\"acme\"}"), "{text}");
+    assert!(text.contains("superserver_requests_refused_total{reason=\"unauthenticated\"} 1"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_metric_labels_are_bounded() {
+    let s = Server::start_with("[tenants]\nmax_metric_tenants = 2\n").await;
+    for name in ["t1", "t2", "t3", "t4"] {
+        let t = tenant(&s, name, "team", Role::Member).await;
+        let c = Client::new(&s.url).unwrap().with_api_key(&t.key);
+        c.run(&RunRequest { command: argv(&["true"]), ..Default::default() }).await.unwrap();
+    }
+    let text = s.http().get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    let labelled: Vec<&str> = text.lines().filter(|l| l.starts_with("superserver_tenant_executions_total{")).collect();
+    assert_eq!(labelled.len(), 3, "two tenants and _other: {labelled:?}");
+    assert!(labelled.iter().any(|l| l.contains("tenant=\"_other\"} 2")), "{labelled:?}");
+}

@@ -43,7 +43,7 @@ pub async fn status(State(st): State<AppState>, Auth(caller): Auth) -> ApiResult
 pub async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> ApiResult<impl IntoResponse> {
     if st.svc.config().auth.metrics_require_key {
         let h = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{fffd}"));
-        st.svc.authenticate(h, None)?;
+        st.svc.authenticate(h, None).map_err(|e| crate::extract::refused(&st, e))?;
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&st.svc)))
 }

@@ -229,8 +229,9 @@ impl Reservation {
         let c = map.entry(self.tenant_id.clone()).or_default();
         c.roll(now_ms);
         if c.period_start != self.period_start {
-            // Reserved last month, recorded in this one: count it here.
-            c.executions += 1;
+            // Started last month (its record says so too): it counts there,
+            // and that period is over.
+            return Vec::new();
         }
         c.cpu_ms += used.cpu_ms;
         c.gb_seconds += used.gb_seconds;
