@@ -263,7 +263,9 @@ impl Service {
         }
     }
 
-    /// `GET /v1/status`. Lost sandboxes are the caller's own (all for an admin).
+    /// `GET /v1/status`. Sandbox and execution figures are the caller's
+    /// tenant's (every tenant's for an admin); the backends and the pool are
+    /// the server's.
     pub async fn status(&self, caller: &Caller) -> Result<StatusResponse> {
         let since = now_ms() - 7 * 86_400_000;
         let mut lost = self.inner.store.lost_sandboxes(since).await?;
@@ -277,16 +279,22 @@ impl Service {
             lost = mine;
         }
         let c = &self.inner.counters;
+        let (sandboxes_running, executions_total) = if caller.is_admin() {
+            let execs =
+                self.inner.executions_at_start + c.runs.load(Ordering::Relaxed) + c.execs.load(Ordering::Relaxed);
+            (self.lock_live().len(), execs)
+        } else {
+            let running = self.lock_live().values().filter(|l| l.tenant_id == caller.tenant_id()).count();
+            (running, self.inner.store.count_tenant_executions(caller.tenant_id()).await?)
+        };
         Ok(StatusResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_seconds: self.inner.started.elapsed().as_secs(),
             backends: vec![self.inner.runtime.backend_status()],
             pool: self.inner.pool.status(),
-            sandboxes_running: self.lock_live().len(),
+            sandboxes_running,
             sandboxes_lost: lost,
-            executions_total: self.inner.executions_at_start
-                + c.runs.load(Ordering::Relaxed)
-                + c.execs.load(Ordering::Relaxed),
+            executions_total,
         })
     }
 

@@ -33,6 +33,17 @@ impl Store {
             .await
     }
 
+    /// Executions recorded for one tenant.
+    pub async fn count_tenant_executions(&self, tenant_id: &str) -> Result<u64> {
+        let tenant_id = tenant_id.to_owned();
+        self.read(move |c| {
+            let n: i64 =
+                c.query_row("SELECT count(*) FROM executions WHERE tenant_id = ?1", [tenant_id], |r| r.get(0))?;
+            u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("execution count {n}")))
+        })
+        .await
+    }
+
     /// Executions recorded, over all sandboxes.
     pub async fn count_executions(&self) -> Result<u64> {
         self.read(|c| {

@@ -318,6 +318,9 @@ async fn a_tenant_never_sees_or_touches_another_tenants_things() {
     assert_eq!((st, code(&got)), (StatusCode::NOT_FOUND, "key_not_found"), "{got}");
     let (st, got) = call(&s, Some(&b.key), Method::POST, "/v1/keys", Some(json!({"tenant": "alpha"}))).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{got}");
+    // Beta's status counts only its own.
+    let (_, st) = call(&s, Some(&b.key), Method::GET, "/v1/status", None).await;
+    assert_eq!((st["sandboxes_running"].as_u64(), st["executions_total"].as_u64()), (Some(0), Some(0)), "{st}");
     // Beta's usage does not include alpha's run.
     let (_, usage) = call(&s, Some(&b.key), Method::GET, "/v1/usage", None).await;
     assert_eq!(usage["totals"]["executions"], 0, "{usage}");
