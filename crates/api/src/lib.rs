@@ -62,6 +62,7 @@ pub fn app(svc: Service) -> Router {
         .route("/keys", post(handlers::tenancy::create_key).get(handlers::tenancy::list_keys))
         .route("/keys/{id}", delete(handlers::tenancy::revoke_key))
         .route("/audit", get(handlers::tenancy::audit))
+        .route("/outbox", get(handlers::tenancy::outbox))
         .route("/usage", get(handlers::usage::usage))
         .route("/usage/export", get(handlers::usage::export))
         .route("/quotas", get(handlers::usage::quotas))

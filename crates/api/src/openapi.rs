@@ -33,6 +33,7 @@ use crate::handlers::{files, run, sandboxes, system, tenancy, usage};
         tenancy::list_keys,
         tenancy::revoke_key,
         tenancy::audit,
+        tenancy::outbox,
         usage::usage,
         usage::export,
         usage::quotas,

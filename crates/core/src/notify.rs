@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use superserver_notify::{Delivery, DeliveryError, Email};
 use superserver_store::{Attempt, NewOutbox, OutboxRow};
+use superserver_wire::{OutboxEntry, OutboxList};
 
 use crate::service::{now_ms, Service};
 use crate::tenancy::{plans, Crossing, TenantEntry};
@@ -305,10 +306,37 @@ impl Service {
         }
     }
 
-    /// The outbox, newest first (admin inspection).
-    pub async fn outbox(&self, caller: &crate::tenancy::Caller, limit: usize) -> crate::Result<Vec<OutboxRow>> {
+    /// `GET /v1/outbox` (admin): notifications, newest first, with their
+    /// delivery state.
+    pub async fn outbox(&self, caller: &crate::tenancy::Caller, limit: usize) -> crate::Result<OutboxList> {
         caller.require(superserver_wire::Role::Admin, "reading the outbox")?;
-        Ok(self.inner.store.outbox_list(limit.clamp(1, 1000)).await?)
+        let rows = self.inner.store.outbox_list(limit.clamp(1, 1000)).await?;
+        Ok(OutboxList {
+            entries: rows
+                .into_iter()
+                .map(|r| {
+                    let state = if r.delivered_at_ms.is_some() {
+                        "delivered"
+                    } else if r.failed_at_ms.is_some() {
+                        "failed"
+                    } else {
+                        "pending"
+                    };
+                    OutboxEntry {
+                        next_attempt_at_ms: (state == "pending").then_some(r.next_attempt_at_ms),
+                        event_id: r.event_id,
+                        event_type: r.event_type,
+                        destination: r.destination,
+                        tenant_id: r.tenant_id,
+                        created_at_ms: r.created_at_ms,
+                        attempts: r.attempts,
+                        state: state.into(),
+                        delivered_at_ms: r.delivered_at_ms,
+                        last_error: r.last_error,
+                    }
+                })
+                .collect(),
+        })
     }
 }
 

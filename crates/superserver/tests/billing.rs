@@ -969,6 +969,14 @@ async fn webhooks_are_signed_and_retried_and_survive_a_kill() {
     // The restarted server counts what ran before the kill.
     let q = s.client.quotas(Some("hooks-b")).await.unwrap();
     assert_eq!(quota(&q.tenants[0].quotas, "executions").used, 5.0, "{q:?}");
+    // The outbox shows every warning delivered, and who refused before.
+    let outbox: serde_json::Value =
+        s.http().get(format!("{}/v1/outbox?limit=1000", s.url)).send().await.unwrap().json().await.unwrap();
+    let warnings: Vec<&serde_json::Value> =
+        outbox["entries"].as_array().unwrap().iter().filter(|e| e["event_type"] == "quota.warning").collect();
+    assert_eq!(warnings.len(), 4, "{outbox}");
+    assert!(warnings.iter().all(|e| e["state"] == "delivered" && e["destination"] == "webhook:quota"), "{outbox}");
+    assert!(warnings.iter().any(|e| e["attempts"].as_u64().unwrap() >= 2), "{outbox}");
 }
 
 // ---------------------------------------------------------------------------

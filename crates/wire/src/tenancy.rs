@@ -414,6 +414,33 @@ pub struct AuditList {
     pub entries: Vec<AuditEntry>,
 }
 
+/// One notification in the outbox: a webhook delivery or an e-mail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OutboxEntry {
+    pub event_id: String,
+    pub event_type: String,
+    /// `webhook:<name>` or `email:<address>`.
+    pub destination: String,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    pub created_at_ms: i64,
+    pub attempts: u32,
+    /// `pending`, `delivered` or `failed` (given up).
+    pub state: String,
+    #[serde(default)]
+    pub next_attempt_at_ms: Option<i64>,
+    #[serde(default)]
+    pub delivered_at_ms: Option<i64>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// `GET /v1/outbox`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OutboxList {
+    pub entries: Vec<OutboxEntry>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

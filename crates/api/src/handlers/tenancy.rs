@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use superserver_wire::{
-    AuditList, CreateKeyRequest, CreateTenantRequest, CreatedKey, ErrorResponse, KeyInfo, KeyList, PlanList,
-    TenantInfo, TenantList, UpdateTenantRequest, WhoAmI,
+    AuditList, CreateKeyRequest, CreateTenantRequest, CreatedKey, ErrorResponse, KeyInfo, KeyList, OutboxList,
+    PlanList, TenantInfo, TenantList, UpdateTenantRequest, WhoAmI,
 };
 use utoipa::IntoParams;
 
@@ -189,4 +189,22 @@ pub async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<AuditList>> {
     Ok(Json(st.svc.audit_log(&caller, q.before, q.limit.unwrap_or(100)).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// Webhook deliveries and e-mails with their state (pending, delivered,
+/// failed), newest first (admin).
+#[utoipa::path(get, path = "/v1/outbox", params(OutboxQuery), responses((status = 200, body = OutboxList), (status = 403, body = ErrorResponse)), tag = "tenancy")]
+pub async fn outbox(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    ApiQuery(q): ApiQuery<OutboxQuery>,
+) -> ApiResult<Json<OutboxList>> {
+    Ok(Json(st.svc.outbox(&caller, q.limit.unwrap_or(100)).await?))
 }
