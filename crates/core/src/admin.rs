@@ -21,10 +21,12 @@ use crate::tenancy::{keys, Caller, KeyEntry};
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 
 impl Service {
-    /// On a store without keys, creates the admin key, writes it to
-    /// `DATA_DIR/admin.key` (mode 0600) and keeps it for the binary to show once.
+    /// When no admin key works (a new data directory, or every admin key
+    /// expired), creates one, writes it to `DATA_DIR/admin.key` (mode 0600)
+    /// and keeps it for the binary to show once. Whoever can restart the
+    /// server can read its data directory anyway: this is the way back in.
     pub(crate) async fn bootstrap(&self) -> Result<()> {
-        if !self.inner.auth.enabled() || !self.inner.auth.keys().is_empty() {
+        if !self.inner.auth.enabled() || self.active_admin_keys(now_ms()) > 0 {
             return Ok(());
         }
         let new = keys::generate();
@@ -51,6 +53,15 @@ impl Service {
         tracing::info!(key = %new.prefix, file = %path.display(), "created the admin API key");
         *self.inner.bootstrap_key.lock().unwrap_or_else(|e| e.into_inner()) = Some(new.key);
         Ok(())
+    }
+
+    fn active_admin_keys(&self, now: i64) -> usize {
+        self.inner
+            .auth
+            .keys()
+            .iter()
+            .filter(|k| k.role == Role::Admin && k.revoked_at_ms.is_none() && k.expires_at_ms.is_none_or(|e| e > now))
+            .count()
     }
 
     /// `GET /v1/whoami`.
@@ -300,6 +311,11 @@ impl Service {
                 crate::tenancy::article(caller.role),
                 crate::tenancy::article(k.role)
             )));
+        }
+        if k.role == Role::Admin && k.revoked_at_ms.is_none() && self.active_admin_keys(now_ms()) <= 1 {
+            return Err(CoreError::Conflict(
+                "this is the last working admin key: create another admin key before revoking it".into(),
+            ));
         }
         let details = serde_json::json!({"prefix": k.prefix, "tenant_id": k.tenant_id});
         let rec = self.inner.store.revoke_key(id, now_ms(), audit(Some(caller), "key.revoke", id, details)).await?;

@@ -13,7 +13,7 @@ use crate::error::{CoreError, Result};
 use crate::ids;
 use crate::request::{self, ValidExec};
 use crate::service::{now_ms, Service};
-use crate::tenancy::{Caller, Reservation, Used};
+use crate::tenancy::{Caller, Reservation, TenantEntry, Used};
 
 impl Service {
     /// `POST /v1/run`. Output chunks go to `sink` as they are produced, if given.
@@ -49,7 +49,7 @@ impl Service {
         let execution_id = ids::new_id("ex");
         let result = request::result(&out, &sandbox_id, &execution_id);
         let ended = now_ms();
-        let record = execution_record(caller, &result, &req.command, created_at_ms, &limits);
+        let record = execution_record(caller.tenant_id(), caller, &result, &req.command, created_at_ms, &limits);
         let sandbox = SandboxRecord {
             id: sandbox_id,
             tenant_id: caller.tenant_id().to_string(),
@@ -67,7 +67,7 @@ impl Service {
         };
         let used = Used { cpu_ms: record.cpu_ms, gb_seconds: record.gb_seconds };
         self.inner.store.record_oneshot(sandbox, record).await?;
-        self.metered(caller, reservation, used, plan);
+        self.metered(&caller.tenant, reservation, used, plan);
         self.count(&result, true, started);
         Ok(result)
     }
@@ -88,14 +88,20 @@ impl Service {
         Ok(limits)
     }
 
-    /// Counts a recorded execution against the caller's quotas and queues
+    /// Counts a recorded execution against its tenant's quotas and queues
     /// the warnings it triggers.
-    pub(crate) fn metered(&self, caller: &Caller, reservation: Reservation, used: Used, plan: &PlanLimits) {
+    pub(crate) fn metered(
+        &self,
+        tenant: &std::sync::Arc<TenantEntry>,
+        reservation: Reservation,
+        used: Used,
+        plan: &PlanLimits,
+    ) {
         let crossings = reservation.record(used, plan, now_ms());
-        self.tenant_metrics(caller.tenant_id(), used);
+        self.tenant_metrics(&tenant.id, used);
         if !crossings.is_empty() {
             let svc = self.clone();
-            let tenant = caller.tenant.clone();
+            let tenant = tenant.clone();
             tokio::spawn(async move { svc.warn_quota(&tenant, crossings).await });
         }
     }
@@ -136,6 +142,7 @@ impl Service {
 /// The store's record of one command, with its usage: GB-seconds are the
 /// sandbox's memory limit in GB (1024 MiB) × the wall time in seconds.
 pub(crate) fn execution_record(
+    tenant_id: &str,
     caller: &Caller,
     r: &ExecResult,
     command: &[String],
@@ -145,7 +152,7 @@ pub(crate) fn execution_record(
     ExecutionRecord {
         id: r.execution_id.clone(),
         sandbox_id: r.sandbox_id.clone(),
-        tenant_id: caller.tenant_id().to_string(),
+        tenant_id: tenant_id.to_string(),
         key_id: caller.key_id.clone(),
         gb_seconds: limits.memory_mb as f64 / 1024.0 * r.duration_ms / 1000.0,
         command_json: serde_json::to_string(command).unwrap_or_else(|_| "[]".into()),

@@ -136,14 +136,20 @@ impl Service {
     ) -> Result<ExecResult> {
         let live = self.live(caller, id).await?;
         caller.require(Role::Member, "running commands")?;
-        let plan = caller.tenant.limits()?;
+        // The sandbox's tenant pays, also when an admin runs the command.
+        let owner = if live.tenant_id == caller.tenant_id() {
+            caller.tenant.clone()
+        } else {
+            self.inner.auth.tenant(&live.tenant_id).ok_or_else(|| CoreError::SandboxNotFound(id.to_string()))?
+        };
+        let plan = owner.limits()?;
         let valid = request::validate(&self.inner.cfg, &req, &live.env, plan)?;
         let started = Instant::now();
         let started_ms = now_ms();
         let reservation = self
             .inner
             .quotas
-            .reserve(caller.tenant_id(), plan, false, started_ms)
+            .reserve(&owner.id, plan, false, started_ms)
             .inspect_err(|_| self.count_refusal("quota_exceeded"))?;
         let guard = live.lease.read().await;
         let Some(lease) = guard.as_ref() else {
@@ -161,10 +167,10 @@ impl Service {
             }
         };
         let result = request::result(&out, id, &ids::new_id("ex"));
-        let record = execution_record(caller, &result, &req.command, started_ms, &live.limits);
+        let record = execution_record(&owner.id, caller, &result, &req.command, started_ms, &live.limits);
         let used = Used { cpu_ms: record.cpu_ms, gb_seconds: record.gb_seconds };
         self.inner.store.insert_execution(record).await?;
-        self.metered(caller, reservation, used, plan);
+        self.metered(&owner, reservation, used, plan);
         self.count(&result, false, started);
         Ok(result)
     }

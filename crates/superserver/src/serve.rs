@@ -18,7 +18,7 @@ pub struct ServeArgs {
     /// Data directory: the SQLite store and runtime files.
     #[arg(long, env = "SUPERSERVER_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Address to listen on (loopback only for now).
+    /// Address to listen on (any address with API keys; loopback only with auth.enabled = false).
     #[arg(long, env = "SUPERSERVER_LISTEN")]
     listen: Option<SocketAddr>,
     /// Ready sandboxes kept per profile (0 disables the warm pool).

@@ -77,6 +77,37 @@ async fn the_first_start_creates_an_admin_key_once() {
     let printed = std::fs::read_to_string(s.stdout_path()).unwrap();
     assert_eq!(printed.matches("ssk_").count(), 1, "{printed}");
     assert_eq!(s.client.list_keys(None).await.unwrap().keys.len(), 1);
+    // The last working admin key cannot be revoked.
+    let who = s.client.whoami().await.unwrap();
+    let (st, b) = call(&s, Some(&s.admin_key), Method::DELETE, &format!("/v1/keys/{}", who.key.id), None).await;
+    assert_eq!((st, code(&b)), (StatusCode::CONFLICT, "conflict"), "{b}");
+    // With a second one it can; once no admin key works (this one expires),
+    // a restart makes a new one: the way back in for whoever runs the server.
+    let soon = superserver_core::now_ms() + 1000;
+    let second = s
+        .client
+        .create_key(&CreateKeyRequest {
+            tenant: Some("admin".into()),
+            role: Some(Role::Admin),
+            expires_at_ms: Some(soon),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    s.client.revoke_key(&who.key.id).await.unwrap();
+    let (st, _) = call(&s, Some(&s.admin_key), Method::GET, "/v1/whoami", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    while superserver_core::now_ms() <= soon + 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (st, _) = call(&s, Some(&second.key), Method::GET, "/v1/whoami", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    let old = s.admin_key.clone();
+    s.stop().await;
+    s.spawn().await;
+    assert_ne!(s.admin_key, old, "a new admin key was written");
+    let (st, _) = call(&s, Some(&s.admin_key), Method::GET, "/v1/whoami", None).await;
+    assert_eq!(st, StatusCode::OK);
     // The secret is stored nowhere but in admin.key: not in the database.
     let db = std::fs::read(s.data_dir().join("superserver.db")).unwrap();
     assert!(!db.windows(s.admin_key.len()).any(|w| w == s.admin_key.as_bytes()));

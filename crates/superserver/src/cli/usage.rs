@@ -32,7 +32,7 @@ pub struct UsageArgs {
 /// Subcommands of `superserver usage`.
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum UsageCmd {
-    /// Print one CSV row per execution.
+    /// Print usage as meter events for a billing system: CSV, one row per tenant, meter and UTC day.
     Export {
         /// Start, inclusive: unix milliseconds, RFC 3339 or YYYY-MM-DD.
         #[arg(long, value_name = "TIME")]
