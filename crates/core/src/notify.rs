@@ -209,7 +209,9 @@ impl Service {
 
     /// Delivers due notifications until the server stops.
     async fn outbox_worker(self) {
-        let client = superserver_notify::http_client();
+        // Built on the first webhook delivery: a server without webhooks
+        // never loads the TLS roots.
+        let mut client: Option<reqwest::Client> = None;
         let secrets: Arc<HashMap<String, Vec<u8>>> = Arc::new(
             self.inner
                 .cfg
@@ -227,6 +229,10 @@ impl Service {
                 }
             };
             let busy = !due.is_empty();
+            if client.is_none() && due.iter().any(|r| r.destination.starts_with("webhook:")) {
+                client = Some(superserver_notify::http_client());
+            }
+            let http = client.clone();
             // Different destinations in parallel; one destination in order.
             let mut by_dest: HashMap<String, Vec<OutboxRow>> = HashMap::new();
             for row in due {
@@ -234,10 +240,10 @@ impl Service {
             }
             let mut tasks = tokio::task::JoinSet::new();
             for (_, rows) in by_dest {
-                let (svc, client, secrets) = (self.clone(), client.clone(), secrets.clone());
+                let (svc, client, secrets) = (self.clone(), http.clone(), secrets.clone());
                 tasks.spawn(async move {
                     for row in rows {
-                        svc.deliver(&client, &secrets, row).await;
+                        svc.deliver(client.as_ref(), &secrets, row).await;
                     }
                 });
             }
@@ -257,12 +263,12 @@ impl Service {
         }
     }
 
-    async fn deliver(&self, client: &reqwest::Client, secrets: &HashMap<String, Vec<u8>>, row: OutboxRow) {
+    async fn deliver(&self, client: Option<&reqwest::Client>, secrets: &HashMap<String, Vec<u8>>, row: OutboxRow) {
         let attempt = row.attempts + 1;
         let result = match row.destination.split_once(':') {
             Some(("webhook", name)) => {
-                match (self.inner.cfg.webhooks.iter().find(|w| w.name == name), secrets.get(name)) {
-                    (Some(ep), Some(secret)) => {
+                match (self.inner.cfg.webhooks.iter().find(|w| w.name == name), secrets.get(name), client) {
+                    (Some(ep), Some(secret), Some(client)) => {
                         let d = Delivery {
                             event_id: row.event_id.clone(),
                             event_type: row.event_type.clone(),
