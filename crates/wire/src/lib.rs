@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod ops;
 mod tenancy;
+pub use ops::*;
 pub use tenancy::*;
 
 /// Media type for a streamed run or exec: one JSON [`StreamEvent`] per line.

@@ -1,0 +1,258 @@
+//! One discovery pass: read `/proc`, the Docker engine and systemd
+//! concurrently, and assemble services and edges.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::model::{ContainerInfo, ListenPort, ProcessInfo, Service, ServiceKind, Snapshot, UnitInfo};
+use crate::procnet::{Socket, SocketState};
+use crate::procs::SocketOwners;
+use crate::{docker, edges, procnet, procs, systemd};
+
+/// Where discovery looks. The defaults are the real host paths.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// procfs mount (default `/proc`).
+    pub proc_root: PathBuf,
+    /// Docker engine socket (default `/var/run/docker.sock`).
+    pub docker_socket: PathBuf,
+    /// Exists when systemd is init (default `/run/systemd/system`).
+    pub systemd_dir: PathBuf,
+    /// For user names of uids (default `/etc/passwd`).
+    pub passwd: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            proc_root: "/proc".into(),
+            docker_socket: "/var/run/docker.sock".into(),
+            systemd_dir: "/run/systemd/system".into(),
+            passwd: "/etc/passwd".into(),
+        }
+    }
+}
+
+/// A socket and the network namespace (inode) it was read in.
+#[derive(Debug, Clone)]
+pub struct NsSocket {
+    pub netns: u64,
+    pub socket: Socket,
+}
+
+/// What `/proc` told: sockets of every network namespace and who owns them.
+#[derive(Debug, Clone, Default)]
+pub struct HostScan {
+    pub sockets: Vec<NsSocket>,
+    pub owners: SocketOwners,
+    pub notes: Vec<String>,
+}
+
+impl HostScan {
+    /// Pids holding the socket.
+    pub fn holders(&self, s: &Socket) -> &[u32] {
+        self.owners.inode_pids.get(&s.inode).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Scans sockets of every network namespace and maps them to pids. Never fails;
+/// problems become notes.
+pub fn scan_host(proc_root: &Path) -> HostScan {
+    let mut scan = HostScan::default();
+    match procs::scan_sockets(proc_root) {
+        Ok(owners) => scan.owners = owners,
+        Err(e) => {
+            scan.notes.push(format!("processes not scanned: {e}"));
+            return scan;
+        }
+    }
+    for (&netns, &pid) in &scan.owners.netns_pid {
+        match procnet::read_sockets(&proc_root.join(pid.to_string()).join("net")) {
+            Ok(sockets) => scan.sockets.extend(sockets.into_iter().map(|socket| NsSocket { netns, socket })),
+            Err(e) => scan.notes.push(format!("sockets of network namespace {netns} not read: {e}")),
+        }
+    }
+    scan
+}
+
+/// Discovers everything on the host. Never fails: a source that cannot be read
+/// (no Docker socket, no systemd) is left out with a note saying why.
+pub async fn discover(opts: &Options) -> Snapshot {
+    let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let proc_root = opts.proc_root.clone();
+    let host = tokio::task::spawn_blocking(move || scan_host(&proc_root));
+    let containers = async {
+        let docker = docker::connect(&opts.docker_socket).await?;
+        docker::list_containers(&docker).await
+    };
+    let units = systemd::list_units(&opts.systemd_dir);
+    let (host, containers, units) = tokio::join!(host, containers, units);
+
+    let mut notes = Vec::new();
+    let host =
+        host.unwrap_or_else(|e| HostScan { notes: vec![format!("process scan failed: {e}")], ..Default::default() });
+    notes.extend(host.notes.iter().cloned());
+    let containers = containers.unwrap_or_else(|e| {
+        notes.push(e.to_string());
+        Vec::new()
+    });
+    let units = units.unwrap_or_else(|e| {
+        notes.push(e.to_string());
+        Vec::new()
+    });
+
+    let opts = opts.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        let users = procs::read_users(&opts.passwd);
+        build(&opts.proc_root, &host, containers, units, &users)
+    })
+    .await;
+    let (services, edges) = built.unwrap_or_else(|e| {
+        notes.push(format!("assembling services failed: {e}"));
+        (Vec::new(), Vec::new())
+    });
+    Snapshot { at_ms, services, edges, notes }
+}
+
+/// Assembles services from the scans, then the edges between them.
+fn build(
+    proc_root: &Path,
+    host: &HostScan,
+    containers: Vec<ContainerInfo>,
+    units: Vec<UnitInfo>,
+    users: &HashMap<u32, String>,
+) -> (Vec<Service>, Vec<crate::model::Edge>) {
+    let mut services: BTreeMap<String, Service> = BTreeMap::new();
+    let mut by_container: HashMap<String, String> = HashMap::new();
+    let mut published: HashMap<u16, String> = HashMap::new();
+    let mut main_pids: BTreeSet<u32> = BTreeSet::new();
+    for c in containers {
+        let id = format!("container:{}", c.name);
+        by_container.insert(c.id.clone(), id.clone());
+        for p in &c.ports {
+            if let Some(hp) = p.host_port {
+                published.insert(hp, id.clone());
+            }
+        }
+        main_pids.extend(c.pid);
+        services.insert(id.clone(), new_service(id, ServiceKind::Container, c.name.clone(), Some(c), None));
+    }
+    let mut by_unit: HashMap<String, String> = HashMap::new();
+    let mut unit_main: HashMap<u32, String> = HashMap::new();
+    for u in units.into_iter().filter(|u| u.load_state == "loaded") {
+        let id = format!("unit:{}", u.name);
+        by_unit.insert(u.name.clone(), id.clone());
+        if let Some(p) = u.main_pid {
+            unit_main.insert(p, id.clone());
+            main_pids.insert(p);
+        }
+        services.insert(id.clone(), new_service(id, ServiceKind::Unit, u.name.clone(), None, Some(u)));
+    }
+
+    // Listening sockets per pid.
+    let mut listens: BTreeMap<u32, BTreeSet<ListenPort>> = BTreeMap::new();
+    let mut interesting: BTreeSet<u32> = main_pids;
+    for s in &host.sockets {
+        for &pid in host.holders(&s.socket) {
+            interesting.insert(pid);
+            if s.socket.state != SocketState::Established {
+                listens.entry(pid).or_default().insert(listen_port(&s.socket));
+            }
+        }
+    }
+
+    // Assign every interesting pid to a service.
+    let mut pid_service: HashMap<u32, String> = HashMap::new();
+    for pid in interesting {
+        let Some(info) = procs::read_process(proc_root, pid, users) else { continue };
+        let ports = listens.remove(&pid).unwrap_or_default();
+        let exe_base = exe_basename(&info);
+        let owner = info
+            .container_id
+            .as_ref()
+            .and_then(|c| by_container.get(c).cloned())
+            .or_else(|| unit_main.get(&pid).cloned())
+            .or_else(|| unit_of_cgroup(info.cgroup.as_deref()).and_then(|u| by_unit.get(u).cloned()))
+            .or_else(|| {
+                // docker-proxy forwards a published port: it belongs to that container.
+                (exe_base == "docker-proxy")
+                    .then(|| ports.iter().find_map(|p| published.get(&p.port).cloned()))
+                    .flatten()
+            });
+        let id = match owner {
+            Some(id) => id,
+            None => {
+                let Some(first) = ports.iter().map(|p| p.port).min() else { continue };
+                let id = format!("process:{exe_base}:{first}");
+                services
+                    .entry(id.clone())
+                    .or_insert_with(|| new_service(id.clone(), ServiceKind::Process, exe_base.clone(), None, None));
+                id
+            }
+        };
+        let Some(svc) = services.get_mut(&id) else { continue };
+        svc.ports.extend(ports);
+        svc.pids.push(pid);
+        svc.processes.push(info);
+        pid_service.insert(pid, id);
+    }
+
+    for svc in services.values_mut() {
+        if let Some(c) = &svc.container {
+            for p in c.ports.iter().filter(|p| p.host_port.is_some()) {
+                let address = p.host_ip.clone().filter(|ip| !ip.is_empty()).unwrap_or_else(|| "0.0.0.0".into());
+                svc.ports.push(ListenPort { proto: p.proto, address, port: p.host_port.unwrap_or(p.port) });
+            }
+        }
+        svc.ports.sort();
+        svc.ports.dedup();
+        svc.pids.sort_unstable();
+        svc.processes.sort_by_key(|p| p.pid);
+    }
+    let services: Vec<Service> = services.into_values().collect();
+    let edges = edges::edges(&services, host, &pid_service);
+    (services, edges)
+}
+
+fn new_service(
+    id: String,
+    kind: ServiceKind,
+    name: String,
+    container: Option<ContainerInfo>,
+    unit: Option<UnitInfo>,
+) -> Service {
+    Service { id, kind, name, ports: Vec::new(), pids: Vec::new(), processes: Vec::new(), container, unit }
+}
+
+fn listen_port(s: &Socket) -> ListenPort {
+    ListenPort { proto: s.proto, address: edges::canonical(s.local.ip()).to_string(), port: s.local.port() }
+}
+
+/// Basename of the executable, else the process name.
+fn exe_basename(p: &ProcessInfo) -> String {
+    p.exe
+        .as_deref()
+        .map(|e| e.trim_end_matches(" (deleted)"))
+        .and_then(|e| Path::new(e).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.name.clone())
+}
+
+/// `…/nginx.service` → `nginx.service`.
+fn unit_of_cgroup(cgroup: Option<&str>) -> Option<&str> {
+    cgroup?.rsplit('/').find(|s| s.ends_with(".service"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_from_cgroup_path() {
+        assert_eq!(unit_of_cgroup(Some("/system.slice/nginx.service")), Some("nginx.service"));
+        assert_eq!(unit_of_cgroup(Some("/system.slice/php-fpm.service/pool")), Some("php-fpm.service"));
+        assert_eq!(unit_of_cgroup(Some("/user.slice")), None);
+        assert_eq!(unit_of_cgroup(None), None);
+    }
+}
