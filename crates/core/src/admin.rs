@@ -109,8 +109,7 @@ impl Service {
             suspended: false,
             created_at_ms: now_ms(),
         };
-        let entry = self.inner.auth.entry(&rec)?;
-        entry.limits()?;
+        self.check_limits(&rec)?;
         let details =
             serde_json::json!({"name": rec.name, "plan": rec.plan, "email": rec.email, "overrides": overrides});
         self.inner.store.insert_tenant(rec.clone(), audit(Some(caller), "tenant.create", &rec.id, details)).await?;
@@ -156,7 +155,7 @@ impl Service {
             details.insert("overrides".into(), serde_json::json!({"from": cur.overrides, "to": o}));
             rec.overrides_json = serde_json::to_string(&o).map_err(|e| CoreError::Internal(e.to_string()))?;
         }
-        self.inner.auth.entry(&rec)?.limits()?;
+        self.check_limits(&rec)?;
         self.save_tenant(caller, rec, "tenant.update", details.into()).await
     }
 
@@ -220,6 +219,14 @@ impl Service {
             suspended: t.suspended,
             created_at_ms: t.created_at_ms,
         })
+    }
+
+    /// The tenant's plan with its overrides must be one the config could
+    /// define: a zero request rate or memory would lock the tenant out.
+    fn check_limits(&self, rec: &TenantRecord) -> Result<()> {
+        let entry = self.inner.auth.entry(rec)?;
+        crate::tenancy::plans::validate(&rec.plan, entry.limits()?)
+            .map_err(|e| CoreError::InvalidRequest(format!("overrides: {e}")))
     }
 
     fn check_plan(&self, plan: &str) -> Result<()> {

@@ -136,12 +136,9 @@ impl Service {
     ) -> Result<ExecResult> {
         let live = self.live(caller, id).await?;
         caller.require(Role::Member, "running commands")?;
-        // The sandbox's tenant pays, also when an admin runs the command.
-        let owner = if live.tenant_id == caller.tenant_id() {
-            caller.tenant.clone()
-        } else {
-            self.inner.auth.tenant(&live.tenant_id).ok_or_else(|| CoreError::SandboxNotFound(id.to_string()))?
-        };
+        // The key's tenant pays, whatever sandbox the command runs in: an
+        // admin's exec in another tenant's sandbox is the admin tenant's.
+        let owner = caller.tenant.clone();
         let plan = owner.limits()?;
         let valid = request::validate(&self.inner.cfg, &req, &live.env, plan)?;
         let started = Instant::now();
@@ -161,7 +158,15 @@ impl Service {
             Ok(o) => o,
             Err(e) => {
                 if self.lock_live().get(id).is_none() {
-                    return Err(CoreError::SandboxNotRunning { id: id.to_string(), state: "destroyed".into() });
+                    // Killed with its sandbox (deleted, expired, suspended):
+                    // it ran all the same, so it is recorded and counted.
+                    let result = killed_result(id, started, &live.limits);
+                    let record = execution_record(&owner.id, caller, &result, &req.command, started_ms, &live.limits);
+                    let used = Used { cpu_ms: record.cpu_ms, gb_seconds: record.gb_seconds };
+                    self.inner.store.insert_execution(record).await?;
+                    self.metered(&owner, reservation, used, plan);
+                    self.count(&result, false, started);
+                    return Err(gone(id));
                 }
                 return Err(e);
             }
@@ -204,6 +209,22 @@ impl Service {
             PathContent::File(d) => Ok(FileContent::File(d)),
             PathContent::Dir(e) => Ok(FileContent::Dir(to_list(e))),
         }
+    }
+}
+
+/// The result of a command killed because its sandbox went away: its
+/// report went with the sandbox, so the CPU time is its bound, the sandbox's
+/// CPU limit over the wall time.
+fn killed_result(id: &str, started: Instant, limits: &superserver_wire::EffectiveLimits) -> ExecResult {
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    ExecResult {
+        execution_id: ids::new_id("ex"),
+        sandbox_id: id.to_string(),
+        signal: Some(9), // SIGKILL
+        duration_ms,
+        cpu_ms: duration_ms * f64::from(limits.cpu_percent) / 100.0,
+        error: Some("the sandbox was destroyed while the command ran".into()),
+        ..Default::default()
     }
 }
 
