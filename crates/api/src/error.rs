@@ -85,6 +85,7 @@ impl From<CoreError> for ApiError {
             CoreError::TenantNotFound(_) => Self::new(S::NOT_FOUND, "tenant_not_found", msg),
             CoreError::KeyNotFound(_) => Self::new(S::NOT_FOUND, "key_not_found", msg),
             CoreError::Conflict(_) => Self::new(S::CONFLICT, "conflict", msg),
+            CoreError::ServiceNotFound(_) => Self::new(S::NOT_FOUND, "service_not_found", msg),
             CoreError::TenantSuspended(_) => Self::new(S::FORBIDDEN, "tenant_suspended", msg),
             CoreError::Config(_) | CoreError::Internal(_) => {
                 static LOG: superserver_core::RateLimit =

@@ -66,6 +66,10 @@ pub fn app(svc: Service) -> Router {
         .route("/usage", get(handlers::usage::usage))
         .route("/usage/export", get(handlers::usage::export))
         .route("/quotas", get(handlers::usage::quotas))
+        .route("/services", get(handlers::services::list))
+        .route("/services/map", get(handlers::services::map))
+        .route("/services/events", get(handlers::services::events))
+        .route("/services/{id}", get(handlers::services::get))
         .route("/openapi.json", get(handlers::system::openapi));
     Router::new()
         .nest("/v1", v1)

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::handlers::{files, run, sandboxes, system, tenancy, usage};
+use crate::handlers::{files, run, sandboxes, services, system, tenancy, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,10 @@ use crate::handlers::{files, run, sandboxes, system, tenancy, usage};
         usage::usage,
         usage::export,
         usage::quotas,
+        services::list,
+        services::map,
+        services::get,
+        services::events,
     ),
     components(schemas(superserver_wire::StreamEvent)),
     tags(
@@ -46,6 +50,7 @@ use crate::handlers::{files, run, sandboxes, system, tenancy, usage};
         (name = "system", description = "Health, status, metrics"),
         (name = "tenancy", description = "Tenants, API keys, plans, the audit log"),
         (name = "usage", description = "Usage metering, quotas, billing export"),
+        (name = "services", description = "The host's services: discovery, map, changes"),
     ),
     modifiers(&BearerAuth),
     security(("api_key" = []))

@@ -24,6 +24,7 @@ mod auth;
 mod client;
 mod error;
 mod ndjson;
+mod services;
 mod tenancy;
 
 pub use client::{Client, FileContent, DEFAULT_URL};

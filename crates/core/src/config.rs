@@ -36,6 +36,22 @@ pub struct Config {
     /// Where quota warning e-mails go out (none without it).
     pub smtp: Option<SmtpConfig>,
     pub billing: BillingConfig,
+    pub discovery: DiscoveryConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoveryConfig {
+    /// Look at the host's containers, units and listening processes.
+    pub enabled: bool,
+    /// Seconds between two looks.
+    pub interval_seconds: u64,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self { enabled: true, interval_seconds: 10 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -156,6 +172,7 @@ impl Default for Config {
             webhooks: Vec::new(),
             smtp: None,
             billing: BillingConfig::default(),
+            discovery: DiscoveryConfig::default(),
         }
     }
 }
@@ -236,6 +253,9 @@ impl Config {
         }
         if let Some(smtp) = &self.smtp {
             smtp.validate().map_err(|e| CoreError::Config(format!("smtp: {e}")))?;
+        }
+        if self.discovery.interval_seconds == 0 {
+            return Err(CoreError::Config("discovery.interval_seconds must be at least 1".into()));
         }
         if self.billing.usage_report_interval_seconds == 0 || self.billing.max_delivery_attempts == 0 {
             return Err(CoreError::Config(

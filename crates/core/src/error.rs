@@ -50,6 +50,8 @@ pub enum CoreError {
     KeyNotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("service {0} not found")]
+    ServiceNotFound(String),
     /// The caller's tenant is suspended: 403.
     #[error("tenant {0} is suspended; ask an admin to resume it")]
     TenantSuspended(String),

@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod config;
+mod discovery;
 pub mod error;
 pub mod ids;
 mod notify;

@@ -60,6 +60,7 @@ pub(crate) struct Inner {
     pub outbox_wake: tokio::sync::Notify,
     pub tenant_metrics: Mutex<HashMap<String, crate::usage::TenantMetrics>>,
     pub refusals: Mutex<HashMap<&'static str, u64>>,
+    pub discovered: crate::discovery::Discovered,
 }
 
 /// The core service. Cheap to clone.
@@ -144,6 +145,7 @@ impl Service {
                 outbox_wake: tokio::sync::Notify::new(),
                 tenant_metrics: Mutex::default(),
                 refusals: Mutex::default(),
+                discovered: Default::default(),
             }),
         };
         svc.bootstrap().await?;
@@ -152,6 +154,7 @@ impl Service {
         let flusher = svc.clone();
         tokio::spawn(async move { flusher.flush_loop().await });
         svc.start_notifications();
+        svc.start_discovery();
         Ok(svc)
     }
 

@@ -14,6 +14,7 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("../migrations/0001_init.sql") },
     Migration { version: 2, sql: include_str!("../migrations/0002_tenancy.sql") },
+    Migration { version: 3, sql: include_str!("../migrations/0003_service_events.sql") },
 ];
 
 /// The schema version this binary writes.
@@ -76,7 +77,7 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(rows, vec![(1, 1), (2, 1)]);
+        assert_eq!(rows, vec![(1, 1), (2, 1), (3, 1)]);
     }
 
     #[test]

@@ -87,6 +87,14 @@ enum Command {
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
     },
+    /// Show the host's services (containers, units, listening processes), the
+    /// service map and their changes (admin).
+    Services {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(subcommand)]
+        cmd: Option<cli::ServicesCmd>,
+    },
     /// Internal: the sandbox-forking helper the server starts.
     #[command(name = "__zygote", hide = true)]
     Zygote,
@@ -118,6 +126,7 @@ fn main() {
             Command::Whoami { client } => cli::whoami(&client).await,
             Command::Plans { client } => cli::plans(&client).await,
             Command::Audit { client, limit } => cli::audit(&client, limit).await,
+            Command::Services { client, cmd } => cli::services(&client, cmd).await,
             Command::Zygote => unreachable!("dispatched above"),
         };
         result.unwrap_or_else(|e| {

@@ -242,3 +242,63 @@ pub struct Change {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
 }
+
+/// `GET /v1/services`: the latest look at the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceList {
+    /// When discovery last looked (unix ms); 0 before its first look.
+    pub discovered_at_ms: u64,
+    pub services: Vec<Service>,
+    /// Sources skipped or incomplete, and why.
+    pub notes: Vec<String>,
+}
+
+/// One node of the service map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MapNode {
+    pub id: String,
+    pub kind: ServiceKind,
+    pub name: String,
+    /// Container state or unit active state; `running` for a listening process.
+    pub state: String,
+    /// Container health, when the container has a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+}
+
+/// `GET /v1/services/map`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceMap {
+    pub discovered_at_ms: u64,
+    pub nodes: Vec<MapNode>,
+    pub edges: Vec<Edge>,
+}
+
+/// One recorded change of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceEvent {
+    pub id: i64,
+    pub at_ms: i64,
+    pub service: String,
+    pub kind: ChangeKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// `GET /v1/services/events`, `GET /v1/services/{id}` history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceEventList {
+    pub events: Vec<ServiceEvent>,
+}
+
+/// `GET /v1/services/{id}`: the service now and its recent changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceDetail {
+    pub service: Service,
+    /// Edges from or to it.
+    pub edges: Vec<Edge>,
+    /// Its latest changes, newest first.
+    pub events: Vec<ServiceEvent>,
+}

@@ -3,6 +3,7 @@
 pub mod files;
 pub mod run;
 pub mod sandboxes;
+pub mod services;
 pub mod system;
 pub mod tenancy;
 pub mod usage;
