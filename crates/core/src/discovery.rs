@@ -46,7 +46,8 @@ impl Service {
 
     async fn discovery_loop(self) {
         let every = Duration::from_secs(self.inner.cfg.discovery.interval_seconds.max(1));
-        let opts = Options::default();
+        // The server's own sandboxes are not the host's services.
+        let opts = Options { ignore_cgroup: Some("/superserver/".into()), ..Options::default() };
         loop {
             let snap = superserver_ops::discover(&opts).await;
             let previous = self.inner.discovered.set(snap.clone());

@@ -21,6 +21,10 @@ pub struct Options {
     pub systemd_dir: PathBuf,
     /// For user names of uids (default `/etc/passwd`).
     pub passwd: PathBuf,
+    /// Network namespaces whose first process has this in its cgroup path
+    /// are left out (the server's own sandboxes: reading a namespace's
+    /// socket tables walks the kernel's global tables, so each costs).
+    pub ignore_cgroup: Option<String>,
 }
 
 impl Default for Options {
@@ -30,6 +34,7 @@ impl Default for Options {
             docker_socket: "/var/run/docker.sock".into(),
             systemd_dir: "/run/systemd/system".into(),
             passwd: "/etc/passwd".into(),
+            ignore_cgroup: None,
         }
     }
 }
@@ -58,9 +63,9 @@ impl HostScan {
 
 /// Scans sockets of every network namespace and maps them to pids. Never fails;
 /// problems become notes.
-pub fn scan_host(proc_root: &Path) -> HostScan {
+pub fn scan_host(proc_root: &Path, ignore_cgroup: Option<&str>) -> HostScan {
     let mut scan = HostScan::default();
-    match procs::scan_sockets(proc_root) {
+    match procs::scan_sockets(proc_root, ignore_cgroup) {
         Ok(owners) => scan.owners = owners,
         Err(e) => {
             scan.notes.push(format!("processes not scanned: {e}"));
@@ -80,8 +85,8 @@ pub fn scan_host(proc_root: &Path) -> HostScan {
 /// (no Docker socket, no systemd) is left out with a note saying why.
 pub async fn discover(opts: &Options) -> Snapshot {
     let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    let proc_root = opts.proc_root.clone();
-    let host = tokio::task::spawn_blocking(move || scan_host(&proc_root));
+    let (proc_root, ignore) = (opts.proc_root.clone(), opts.ignore_cgroup.clone());
+    let host = tokio::task::spawn_blocking(move || scan_host(&proc_root, ignore.as_deref()));
     let containers = async {
         let docker = docker::connect(&opts.docker_socket).await?;
         docker::list_containers(&docker).await

@@ -25,14 +25,28 @@ pub struct SocketOwners {
 
 /// Scans every `/proc/<pid>/fd/*` under `proc_root` for `socket:[N]` links.
 /// Fails only if `proc_root` itself cannot be listed.
-pub fn scan_sockets(proc_root: &Path) -> Result<SocketOwners> {
+/// Processes in a network namespace whose first process's cgroup path
+/// contains `ignore_cgroup` are skipped.
+pub fn scan_sockets(proc_root: &Path, ignore_cgroup: Option<&str>) -> Result<SocketOwners> {
     let entries = std::fs::read_dir(proc_root).map_err(|source| Error::Read { path: proc_root.into(), source })?;
     let mut pids: Vec<u32> = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     pids.sort_unstable();
     let mut owners = SocketOwners::default();
+    let mut ignored = std::collections::BTreeSet::new();
     for pid in pids {
         let dir = proc_root.join(pid.to_string());
         if let Some(ns) = link_inode(&dir.join("ns/net"), "net:[") {
+            if ignored.contains(&ns) {
+                continue;
+            }
+            if !owners.netns_pid.contains_key(&ns) {
+                if let Some(skip) = ignore_cgroup {
+                    if std::fs::read_to_string(dir.join("cgroup")).is_ok_and(|c| c.contains(skip)) {
+                        ignored.insert(ns);
+                        continue;
+                    }
+                }
+            }
             owners.netns_pid.entry(ns).or_insert(pid);
             owners.pid_netns.insert(pid, ns);
         }
@@ -205,7 +219,7 @@ mod tests {
     #[test]
     fn scans_own_process() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let owners = scan_sockets(Path::new("/proc")).unwrap();
+        let owners = scan_sockets(Path::new("/proc"), None).unwrap();
         let me = std::process::id();
         assert!(owners.inode_pids.values().any(|pids| pids.contains(&me)), "{listener:?} not found");
         assert!(owners.pid_netns.contains_key(&me));

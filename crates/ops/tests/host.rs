@@ -82,7 +82,7 @@ async fn discovers_http_server_with_pid_cmdline_and_connection() -> Result<()> {
     assert_eq!(port.address, "127.0.0.1");
 
     // The held connection, from this process to the server, in the parsed tables.
-    let host = scan_host(Path::new("/proc"));
+    let host = scan_host(Path::new("/proc"), None);
     let server_addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
     let conn = host
         .sockets
