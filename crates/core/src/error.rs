@@ -79,6 +79,9 @@ impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Duplicate(what) => Self::Conflict(format!("{what} already exists")),
+            StoreError::LastAdminKey => {
+                Self::Conflict("this is the last working admin key: create another admin key before revoking it".into())
+            }
             e => Self::Internal(format!("store: {e}")),
         }
     }

@@ -58,6 +58,10 @@ pub enum StoreError {
     #[error("{0} not found")]
     NotFound(String),
 
+    /// Revoking this key would leave no working admin key.
+    #[error("this is the last working admin key")]
+    LastAdminKey,
+
     /// `end_sandbox` was asked to end a sandbox into `running`.
     #[error("{} is not a state a sandbox can end in", .0.as_str())]
     NotAnEndState(SandboxState),

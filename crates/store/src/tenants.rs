@@ -130,15 +130,23 @@ impl Store {
         .await
     }
 
-    /// Revoke a key (keeping the first revocation time); returns it as stored now.
+    /// Revoke a key (keeping the first revocation time); returns it as stored
+    /// now. The last working admin key is never revoked
+    /// ([`StoreError::LastAdminKey`]), checked in the same transaction.
     pub async fn revoke_key(&self, id: &str, at_ms: i64, audit: AuditRecord) -> Result<KeyRecord> {
         let id = id.to_owned();
         self.write(move |c| {
-            c.execute(
-                "UPDATE api_keys SET revoked_at_ms = coalesce(revoked_at_ms, ?2) WHERE id = ?1",
+            let changed = c.execute(
+                "UPDATE api_keys SET revoked_at_ms = coalesce(revoked_at_ms, ?2) WHERE id = ?1
+                 AND (role != 'admin' OR revoked_at_ms IS NOT NULL OR EXISTS (
+                     SELECT 1 FROM api_keys o WHERE o.role = 'admin' AND o.id != ?1 AND o.revoked_at_ms IS NULL
+                     AND (o.expires_at_ms IS NULL OR o.expires_at_ms > ?2)))",
                 params![id, at_ms],
             )?;
             let k = get_key(c, &id)?.ok_or_else(|| StoreError::NotFound(format!("key {id}")))?;
+            if changed == 0 {
+                return Err(StoreError::LastAdminKey);
+            }
             insert_audit(c, &audit)?;
             Ok(k)
         })
