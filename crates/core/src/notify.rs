@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use superserver_notify::{Delivery, DeliveryError, Email};
+use superserver_notify::{Delivery, DeliveryError, Email, WebhookEndpoint};
 use superserver_store::{Attempt, NewOutbox, OutboxRow};
 use superserver_wire::{OutboxEntry, OutboxList};
 
@@ -64,7 +64,14 @@ impl Service {
                     "resets_at": plans::rfc3339(c.resets_at_ms),
                 },
             });
-            rows.extend(self.webhook_rows(&event_id, QUOTA_WARNING, Some(&tenant.id), &payload, now));
+            rows.extend(webhook_rows(
+                &self.inner.cfg.webhooks,
+                &event_id,
+                QUOTA_WARNING,
+                Some(&tenant.id),
+                &payload,
+                now,
+            ));
             if let (Some(_), Some(to)) = (&self.inner.cfg.smtp, &tenant.email) {
                 let what = if c.percent >= 100 { "used up".to_string() } else { format!("{}% used", c.percent) };
                 let email = json!({
@@ -101,30 +108,6 @@ impl Service {
         self.enqueue(rows).await;
     }
 
-    fn webhook_rows(
-        &self,
-        event_id: &str,
-        event_type: &str,
-        tenant_id: Option<&str>,
-        payload: &serde_json::Value,
-        now: i64,
-    ) -> Vec<NewOutbox> {
-        self.inner
-            .cfg
-            .webhooks
-            .iter()
-            .filter(|w| w.wants(event_type))
-            .map(|w| NewOutbox {
-                event_id: event_id.to_string(),
-                destination: format!("webhook:{}", w.name),
-                event_type: event_type.to_string(),
-                tenant_id: tenant_id.map(str::to_string),
-                payload: payload.to_string(),
-                created_at_ms: now,
-            })
-            .collect()
-    }
-
     async fn enqueue(&self, rows: Vec<NewOutbox>) {
         if rows.is_empty() {
             return;
@@ -154,7 +137,7 @@ impl Service {
 
     /// Queues one usage report of what was not reported yet.
     pub async fn report_usage(&self) -> crate::Result<usize> {
-        let webhooks: Vec<_> = self.inner.cfg.webhooks.iter().filter(|w| w.wants(USAGE_REPORTED)).cloned().collect();
+        let webhooks = self.inner.cfg.webhooks.clone();
         let names: HashMap<String, String> =
             self.inner.auth.tenants().iter().map(|t| (t.id.clone(), t.name.clone())).collect();
         let n = self
@@ -187,16 +170,7 @@ impl Service {
                                 .collect::<Vec<_>>(),
                         },
                     });
-                    for w in &webhooks {
-                        rows.push(NewOutbox {
-                            event_id: event_id.clone(),
-                            destination: format!("webhook:{}", w.name),
-                            event_type: USAGE_REPORTED.into(),
-                            tenant_id: Some(t.tenant_id.clone()),
-                            payload: payload.to_string(),
-                            created_at_ms: now,
-                        });
-                    }
+                    rows.extend(webhook_rows(&webhooks, &event_id, USAGE_REPORTED, Some(&t.tenant_id), &payload, now));
                 }
                 rows
             })
@@ -344,6 +318,29 @@ impl Service {
                 .collect(),
         })
     }
+}
+
+/// One outbox row per configured webhook that wants `event_type`.
+fn webhook_rows(
+    webhooks: &[WebhookEndpoint],
+    event_id: &str,
+    event_type: &str,
+    tenant_id: Option<&str>,
+    payload: &serde_json::Value,
+    now: i64,
+) -> Vec<NewOutbox> {
+    webhooks
+        .iter()
+        .filter(|w| w.wants(event_type))
+        .map(|w| NewOutbox {
+            event_id: event_id.to_string(),
+            destination: format!("webhook:{}", w.name),
+            event_type: event_type.to_string(),
+            tenant_id: tenant_id.map(str::to_string),
+            payload: payload.to_string(),
+            created_at_ms: now,
+        })
+        .collect()
 }
 
 #[derive(serde::Deserialize)]

@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection};
 
 use crate::error::Result;
-use crate::records::query_all;
+use crate::records::{count_from_sql, query_all};
 use crate::store::Store;
 
 /// A notification to queue.
@@ -130,11 +130,11 @@ impl Store {
                 |r| {
                     Ok(UsageBatchTenant {
                         tenant_id: r.get(0)?,
-                        executions: r.get::<_, i64>(1)?.max(0) as u64,
+                        executions: count_from_sql(r, 1, "executions")?,
                         wall_ms: r.get(2)?,
                         cpu_ms: r.get(3)?,
                         gb_seconds: r.get(4)?,
-                        output_bytes: r.get::<_, i64>(5)?.max(0) as u64,
+                        output_bytes: count_from_sql(r, 5, "output bytes")?,
                         first_started_at_ms: r.get(6)?,
                         last_started_at_ms: r.get(7)?,
                     })

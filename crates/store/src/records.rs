@@ -93,7 +93,7 @@ pub(crate) fn count_to_sql(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn count_from_sql<T: TryFrom<i64>>(row: &Row<'_>, idx: usize, what: &str) -> Result<T> {
+pub(crate) fn count_from_sql<T: TryFrom<i64>>(row: &Row<'_>, idx: usize, what: &str) -> Result<T> {
     let raw: i64 = row.get(idx)?;
     T::try_from(raw).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {raw}")))
 }

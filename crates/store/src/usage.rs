@@ -4,7 +4,7 @@
 use rusqlite::params;
 
 use crate::error::Result;
-use crate::records::query_all;
+use crate::records::{count_from_sql, query_all};
 use crate::store::Store;
 
 /// How usage rows are grouped.
@@ -74,12 +74,12 @@ impl Store {
                 Ok(UsageRow {
                     group: r.get(0)?,
                     tenant_id: r.get(1)?,
-                    executions: r.get::<_, i64>(2)?.max(0) as u64,
+                    executions: count_from_sql(r, 2, "executions")?,
                     wall_ms: r.get(3)?,
                     cpu_ms: r.get(4)?,
                     gb_seconds: r.get(5)?,
-                    peak_memory_bytes_max: r.get::<_, i64>(6)?.max(0) as u64,
-                    output_bytes: r.get::<_, i64>(7)?.max(0) as u64,
+                    peak_memory_bytes_max: count_from_sql(r, 6, "peak memory")?,
+                    output_bytes: count_from_sql(r, 7, "output bytes")?,
                 })
             })
         })
@@ -98,7 +98,7 @@ impl Store {
                 |r| {
                     Ok(TenantUsage {
                         tenant_id: r.get(0)?,
-                        executions: r.get::<_, i64>(1)?.max(0) as u64,
+                        executions: count_from_sql(r, 1, "executions")?,
                         cpu_ms: r.get(2)?,
                         gb_seconds: r.get(3)?,
                     })

@@ -8,11 +8,11 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use common::{argv, http_with_key, Server};
+use common::{argv, call, error_code, http_with_key, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use superserver_client::Client;
-use superserver_wire::{CreateKeyRequest, CreateTenantRequest, Role, RunRequest};
+use superserver_wire::{CreateKeyRequest, Role, RunRequest};
 
 /// A tenant and one key of it.
 struct Tenant {
@@ -21,41 +21,8 @@ struct Tenant {
 }
 
 async fn tenant(s: &Server, name: &str, plan: &str, role: Role) -> Tenant {
-    s.client
-        .create_tenant(&CreateTenantRequest { name: name.into(), plan: Some(plan.into()), ..Default::default() })
-        .await
-        .unwrap();
-    let k = key(s, name, role).await;
-    Tenant { key: k.0, key_id: k.1 }
-}
-
-async fn key(s: &Server, tenant: &str, role: Role) -> (String, String) {
-    let k = s
-        .client
-        .create_key(&CreateKeyRequest { tenant: Some(tenant.into()), role: Some(role), ..Default::default() })
-        .await
-        .unwrap();
-    (k.key, k.info.id)
-}
-
-/// Status and body of a request made with `key` (`None`: no header at all).
-async fn call(s: &Server, key: Option<&str>, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let http = match key {
-        Some(k) => http_with_key(k),
-        None => reqwest::Client::new(),
-    };
-    let mut req = http.request(method, format!("{}{path}", s.url));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("")
+    let (key, key_id) = common::tenant_with_key(s, name, plan, role).await;
+    Tenant { key, key_id }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +47,7 @@ async fn the_first_start_creates_an_admin_key_once() {
     // The last working admin key cannot be revoked.
     let who = s.client.whoami().await.unwrap();
     let (st, b) = call(&s, Some(&s.admin_key), Method::DELETE, &format!("/v1/keys/{}", who.key.id), None).await;
-    assert_eq!((st, code(&b)), (StatusCode::CONFLICT, "conflict"), "{b}");
+    assert_eq!((st, error_code(&b)), (StatusCode::CONFLICT, "conflict"), "{b}");
     // With a second one it can; once no admin key works (this one expires),
     // a restart makes a new one: the way back in for whoever runs the server.
     let soon = superserver_core::now_ms() + 1000;
@@ -136,7 +103,7 @@ async fn every_bad_key_gets_401_and_the_open_endpoints_stay_open() {
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{header:?}");
         assert_eq!(res.headers()["www-authenticate"], "Bearer");
         let body: Value = res.json().await.unwrap();
-        assert_eq!(code(&body), "unauthorized");
+        assert_eq!(error_code(&body), "unauthorized");
         assert!(body["error"]["message"].as_str().unwrap().contains(want), "{header:?}: {body}");
     }
     // Every /v1 endpoint needs a key; health checks and metrics do not.
@@ -219,8 +186,8 @@ async fn a_key_lives_is_used_expires_and_is_revoked() {
 async fn each_role_may_do_what_it_should_and_nothing_more() {
     let s = Server::start().await;
     let t = tenant(&s, "acme", "team", Role::Owner).await;
-    let (viewer, _) = key(&s, "acme", Role::Viewer).await;
-    let (member, _) = key(&s, "acme", Role::Member).await;
+    let (viewer, _) = common::new_key(&s, "acme", Role::Viewer).await;
+    let (member, _) = common::new_key(&s, "acme", Role::Member).await;
     let run = json!({"command": ["true"]});
 
     // Viewer: reads only.
@@ -231,7 +198,7 @@ async fn each_role_may_do_what_it_should_and_nothing_more() {
         (Method::GET, "/v1/keys", None),
     ] {
         let (st, b) = call(&s, Some(&viewer), m.clone(), path, body).await;
-        assert_eq!((st, code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "viewer {m} {path}: {b}");
+        assert_eq!((st, error_code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "viewer {m} {path}: {b}");
     }
     for path in ["/v1/sandboxes", "/v1/usage", "/v1/quotas", "/v1/whoami", "/v1/status", "/v1/plans"] {
         let (st, b) = call(&s, Some(&viewer), Method::GET, path, None).await;
@@ -307,7 +274,7 @@ async fn a_tenant_never_sees_or_touches_another_tenants_things() {
         let (st, got) = call(&s, Some(&b.key), m.clone(), &path, body.clone()).await;
         let (st_none, none) = call(&s, Some(&b.key), m.clone(), &none_path, body).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{m} {path}: {got}");
-        assert_eq!((st, code(&got)), (st_none, code(&none)), "{m} {path}");
+        assert_eq!((st, error_code(&got)), (st_none, error_code(&none)), "{m} {path}");
         let msg = got["error"]["message"].as_str().unwrap().replace(&theirs, "ID");
         assert_eq!(msg, none["error"]["message"].as_str().unwrap().replace(&nobody, "ID"));
     }
@@ -343,10 +310,10 @@ async fn a_tenant_never_sees_or_touches_another_tenants_things() {
         "/v1/quotas?tenant=alpha".to_string(),
     ] {
         let (st, got) = call(&s, Some(&b.key), Method::GET, &path, None).await;
-        assert_eq!((st, code(&got)), (StatusCode::NOT_FOUND, "tenant_not_found"), "{path}: {got}");
+        assert_eq!((st, error_code(&got)), (StatusCode::NOT_FOUND, "tenant_not_found"), "{path}: {got}");
     }
     let (st, got) = call(&s, Some(&b.key), Method::DELETE, &format!("/v1/keys/{}", a.key_id), None).await;
-    assert_eq!((st, code(&got)), (StatusCode::NOT_FOUND, "key_not_found"), "{got}");
+    assert_eq!((st, error_code(&got)), (StatusCode::NOT_FOUND, "key_not_found"), "{got}");
     let (st, got) = call(&s, Some(&b.key), Method::POST, "/v1/keys", Some(json!({"tenant": "alpha"}))).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{got}");
     // Beta's status counts only its own.
@@ -377,7 +344,7 @@ async fn a_suspended_tenant_is_refused_and_its_sandboxes_stop() {
     let info = s.client.suspend_tenant("acme").await.unwrap();
     assert!(info.suspended);
     let (st, body) = call(&s, Some(&t.key), Method::GET, "/v1/whoami", None).await;
-    assert_eq!((st, code(&body)), (StatusCode::FORBIDDEN, "tenant_suspended"));
+    assert_eq!((st, error_code(&body)), (StatusCode::FORBIDDEN, "tenant_suspended"));
     assert!(body["error"]["message"].as_str().unwrap().contains("suspended"), "{body}");
     let got = s.client.get_sandbox(&sb.id).await.unwrap();
     assert_eq!(got.state, superserver_wire::SandboxState::Destroyed);
@@ -427,7 +394,7 @@ async fn tenants_are_validated_and_unique() {
     let s = Server::start().await;
     tenant(&s, "acme", "free", Role::Member).await;
     let (st, b) = call(&s, Some(&s.admin_key), Method::POST, "/v1/tenants", Some(json!({"name": "acme"}))).await;
-    assert_eq!((st, code(&b)), (StatusCode::CONFLICT, "conflict"), "{b}");
+    assert_eq!((st, error_code(&b)), (StatusCode::CONFLICT, "conflict"), "{b}");
     for (body, want) in [
         (json!({"name": "Bad Name"}), "tenant name"),
         (json!({"name": "ok", "plan": "gold"}), "gold"),

@@ -14,40 +14,16 @@ use std::time::Duration;
 use common::{http_with_key, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use superserver_wire::{CreateKeyRequest, CreateTenantRequest, Role};
+use superserver_wire::Role;
 
 /// Creates tenant `name` on `plan` and a key of `role` for it: (key, key id).
 async fn tenant(s: &Server, name: &str, plan: &str, role: Role) -> (String, String) {
-    s.client
-        .create_tenant(&CreateTenantRequest { name: name.into(), plan: Some(plan.into()), ..Default::default() })
-        .await
-        .unwrap();
-    key(s, name, role).await
-}
-
-async fn key(s: &Server, tenant: &str, role: Role) -> (String, String) {
-    let k = s
-        .client
-        .create_key(&CreateKeyRequest { tenant: Some(tenant.into()), role: Some(role), ..Default::default() })
-        .await
-        .unwrap();
-    (k.key, k.info.id)
+    common::tenant_with_key(s, name, plan, role).await
 }
 
 /// Status and body of a request made with `key`.
 async fn call(s: &Server, key: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut req = http_with_key(key).request(method, format!("{}{path}", s.url));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("")
+    common::call(s, Some(key), method, path, body).await
 }
 
 fn quota_used(quotas: &Value, name: &str) -> f64 {
@@ -63,7 +39,7 @@ fn quota_used(quotas: &Value, name: &str) -> f64 {
 async fn an_admins_exec_in_a_tenants_sandbox_is_metered_to_the_admin_tenant() {
     let s = Server::start().await;
     let (member, _) = tenant(&s, "beta", "developer", Role::Member).await;
-    let (viewer, _) = key(&s, "beta", Role::Viewer).await;
+    let (viewer, _) = common::new_key(&s, "beta", Role::Viewer).await;
     let (st, sb) = call(&s, &member, Method::POST, "/v1/sandboxes", Some(json!({}))).await;
     assert_eq!(st, StatusCode::CREATED, "{sb}");
     let id = sb["id"].as_str().unwrap();
@@ -112,7 +88,7 @@ async fn deleting_a_sandbox_mid_command_does_not_unmeter_the_command() {
     let (st, del) = call(&s, &member, Method::DELETE, &format!("/v1/sandboxes/{id}"), None).await;
     assert_eq!(st, StatusCode::OK, "{del}");
     let (st, answer) = exec.await.unwrap();
-    assert_eq!((st, code(&answer)), (StatusCode::CONFLICT, "sandbox_not_running"), "{answer}");
+    assert_eq!((st, common::error_code(&answer)), (StatusCode::CONFLICT, "sandbox_not_running"), "{answer}");
 
     let (_, usage) = call(&s, &member, Method::GET, "/v1/usage", None).await;
     let totals = &usage["totals"];
@@ -142,7 +118,11 @@ async fn plan_overrides_that_cannot_work_are_refused() {
     ] {
         let (st, b) =
             call(&s, &s.admin_key, Method::PATCH, "/v1/tenants/acme", Some(json!({"overrides": overrides}))).await;
-        assert_eq!((st, code(&b)), (StatusCode::BAD_REQUEST, "invalid_request"), "PATCH {overrides}: {b}");
+        assert_eq!(
+            (st, common::error_code(&b)),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "PATCH {overrides}: {b}"
+        );
         let (st, b) = call(
             &s,
             &s.admin_key,
@@ -151,7 +131,7 @@ async fn plan_overrides_that_cannot_work_are_refused() {
             Some(json!({"name": "broken", "plan": "team", "overrides": overrides})),
         )
         .await;
-        assert_eq!((st, code(&b)), (StatusCode::BAD_REQUEST, "invalid_request"), "POST {overrides}: {b}");
+        assert_eq!((st, common::error_code(&b)), (StatusCode::BAD_REQUEST, "invalid_request"), "POST {overrides}: {b}");
     }
     // Sensible overrides still work.
     let (st, b) = call(
@@ -170,20 +150,20 @@ async fn plan_overrides_that_cannot_work_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_of_the_admin_tenant_is_no_admin() {
     let s = Server::start().await;
-    let (owner, _) = key(&s, "admin", Role::Owner).await;
+    let (owner, _) = common::new_key(&s, "admin", Role::Owner).await;
     tenant(&s, "alpha", "team", Role::Member).await;
     let (_, me) = call(&s, &s.admin_key, Method::GET, "/v1/whoami", None).await;
     let admin_key_id = me["key"]["id"].as_str().unwrap().to_string();
 
     let (st, b) = call(&s, &owner, Method::POST, "/v1/keys", Some(json!({"role": "admin"}))).await;
-    assert_eq!((st, code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "{b}");
+    assert_eq!((st, common::error_code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "{b}");
     let (st, b) = call(&s, &owner, Method::DELETE, &format!("/v1/keys/{admin_key_id}"), None).await;
-    assert_eq!((st, code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "{b}");
+    assert_eq!((st, common::error_code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "{b}");
     let (st, b) = call(&s, &owner, Method::POST, "/v1/tenants/alpha/suspend", None).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
     for path in ["/v1/tenants/alpha", "/v1/keys?tenant=alpha", "/v1/usage?tenant=alpha", "/v1/quotas?tenant=alpha"] {
         let (st, b) = call(&s, &owner, Method::GET, path, None).await;
-        assert_eq!((st, code(&b)), (StatusCode::NOT_FOUND, "tenant_not_found"), "{path}: {b}");
+        assert_eq!((st, common::error_code(&b)), (StatusCode::NOT_FOUND, "tenant_not_found"), "{path}: {b}");
     }
     let (_, list) = call(&s, &owner, Method::GET, "/v1/tenants", None).await;
     assert_eq!(list["tenants"].as_array().unwrap().len(), 1, "{list}");
@@ -241,7 +221,7 @@ async fn no_secret_reaches_the_logs() {
     ))
     .await;
     let (owner, owner_id) = tenant(&s, "acme", "team", Role::Owner).await;
-    let (member, member_id) = key(&s, "acme", Role::Member).await;
+    let (member, member_id) = common::new_key(&s, "acme", Role::Member).await;
     let (st, _) = call(&s, &member, Method::POST, "/v1/run", Some(json!({"command": ["true"]}))).await;
     assert_eq!(st, StatusCode::OK);
     let mut altered = member.clone().into_bytes();

@@ -297,6 +297,62 @@ impl Drop for Server {
     }
 }
 
+/// Creates tenant `name` on `plan` and a key of `role` for it, as the admin:
+/// (key, key id).
+pub async fn tenant_with_key(s: &Server, name: &str, plan: &str, role: superserver_wire::Role) -> (String, String) {
+    s.client
+        .create_tenant(&superserver_wire::CreateTenantRequest {
+            name: name.into(),
+            plan: Some(plan.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    new_key(s, name, role).await
+}
+
+/// A new key of `role` for `tenant`, made by the admin: (key, key id).
+pub async fn new_key(s: &Server, tenant: &str, role: superserver_wire::Role) -> (String, String) {
+    let k = s
+        .client
+        .create_key(&superserver_wire::CreateKeyRequest {
+            tenant: Some(tenant.into()),
+            role: Some(role),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    (k.key, k.info.id)
+}
+
+/// Status and body (JSON, else the text as a string) of a request made with
+/// `key` (`None`: no `Authorization` header at all).
+pub async fn call(
+    s: &Server,
+    key: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let http = match key {
+        Some(k) => http_with_key(k),
+        None => reqwest::Client::new(),
+    };
+    let mut req = http.request(method, format!("{}{path}", s.url));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+/// The `error.code` of an error body (`""` if none).
+pub fn error_code(v: &serde_json::Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
 /// A plain HTTP client that sends `key` as its bearer token.
 pub fn http_with_key(key: &str) -> reqwest::Client {
     let mut h = reqwest::header::HeaderMap::new();
