@@ -2,8 +2,9 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method};
 use serde::de::DeserializeOwned;
+use superserver_core::sessions::{CSRF_HEADER, SESSION_COOKIE};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -20,8 +21,28 @@ impl FromRequestParts<AppState> for Auth {
         let header = parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{fffd}"));
         let remote =
             parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.to_string());
+        // The dashboard's scripts call the API with the session cookie
+        // instead of a key; a state change must then carry the CSRF token.
+        if let (None, Some(session)) = (header, session_cookie(parts)) {
+            let safe = matches!(parts.method, Method::GET | Method::HEAD);
+            let csrf = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            return st
+                .svc
+                .authenticate_session(session, (!safe).then_some(csrf), remote)
+                .map(|s| Auth(s.caller))
+                .map_err(|e| refused(st, e));
+        }
         st.svc.authenticate(header, remote).map(Auth).map_err(|e| refused(st, e))
     }
+}
+
+fn session_cookie(parts: &Parts) -> Option<&str> {
+    parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(
+        |c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k == SESSION_COOKIE).then_some(v)
+        },
+    )
 }
 
 /// Counts an authentication refusal for `/metrics` and turns it into an answer.

@@ -50,7 +50,25 @@ pub fn render(svc: &Service) -> String {
     m("superserver_pool_misses_total", "counter", "Sandboxes created on the request path.", pool.misses as f64);
     m("superserver_pool_waiting", "gauge", "Requests waiting for a sandbox to be created.", pool.waiting as f64);
     tenants(&mut out, svc);
+    resources(&mut out, svc);
     out
+}
+
+/// The latest sampling round: `superserver_resource{service,metric}` (the
+/// host's and at most `metrics.max_exported_services` services).
+fn resources(out: &mut String, svc: &Service) {
+    let (values, left_out) = svc.metrics_current();
+    let _ = writeln!(out, "# HELP superserver_resource Latest sampled value of each metric series (see /v1/metrics/series).\n# TYPE superserver_resource gauge");
+    for (series, value) in values {
+        let Some((service, metric)) = series.split_once('/') else { continue };
+        let _ = writeln!(
+            out,
+            "superserver_resource{{service=\"{}\",metric=\"{}\"}} {value}",
+            label(service),
+            label(metric)
+        );
+    }
+    let _ = writeln!(out, "# HELP superserver_resource_services_left_out Services not exported (metrics.max_exported_services).\n# TYPE superserver_resource_services_left_out gauge\nsuperserver_resource_services_left_out {left_out}");
 }
 
 /// Per-tenant figures, labelled by tenant name (bounded: the busiest

@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::handlers::{files, run, sandboxes, services, system, tenancy, usage};
+use crate::handlers::{alerts, anomalies, files, health, metrics, run, sandboxes, services, system, tenancy, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,6 +41,22 @@ use crate::handlers::{files, run, sandboxes, services, system, tenancy, usage};
         services::map,
         services::get,
         services::events,
+        health::list,
+        sandboxes::executions,
+        health::get,
+        health::stream,
+        anomalies::list,
+        alerts::list,
+        alerts::get,
+        alerts::ack,
+        alerts::silence,
+        alerts::list_silences,
+        alerts::create_silence,
+        alerts::delete_silence,
+        crate::handlers::logs::search,
+        crate::handlers::logs::templates,
+        metrics::series,
+        metrics::query,
     ),
     components(schemas(superserver_wire::StreamEvent)),
     tags(
@@ -51,6 +67,9 @@ use crate::handlers::{files, run, sandboxes, services, system, tenancy, usage};
         (name = "tenancy", description = "Tenants, API keys, plans, the audit log"),
         (name = "usage", description = "Usage metering, quotas, billing export"),
         (name = "services", description = "The host's services: discovery, map, changes"),
+        (name = "alerts", description = "Alerts about the host's services, and silences"),
+        (name = "logs", description = "Followed logs: search, live tail, templates"),
+        (name = "metrics", description = "Time series of the host, containers, processes and sandboxes"),
     ),
     modifiers(&BearerAuth),
     security(("api_key" = []))

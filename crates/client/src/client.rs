@@ -241,7 +241,7 @@ impl Client {
     }
 
     /// Sends a request; a non-2xx answer becomes [`ClientError::Api`].
-    async fn send(&self, rb: RequestBuilder) -> Result<Response> {
+    pub(crate) async fn send(&self, rb: RequestBuilder) -> Result<Response> {
         if let Auth::Invalid(reason) = self.auth {
             return Err(ClientError::InvalidApiKey { reason });
         }

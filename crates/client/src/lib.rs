@@ -20,14 +20,18 @@
 //! # }
 //! ```
 
+mod alerts;
 mod auth;
 mod client;
 mod error;
+mod logs;
+mod metrics;
 mod ndjson;
 mod services;
 mod tenancy;
 
 pub use client::{Client, FileContent, DEFAULT_URL};
 pub use error::{ClientError, QuotaDetails, Result};
+pub use logs::LogsQuery;
 pub use ndjson::LineSplitter;
 pub use tenancy::UsageQuery;

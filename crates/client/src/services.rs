@@ -1,7 +1,9 @@
 //! Discovery: the host's services, the service map, and their changes.
 
 use reqwest::Method;
-use superserver_wire::{ServiceDetail, ServiceEventList, ServiceList, ServiceMap};
+use superserver_wire::{
+    AnomalyList, HealthList, ServiceDetail, ServiceEventList, ServiceHealth, ServiceList, ServiceMap,
+};
 
 use crate::client::Client;
 use crate::error::Result;
@@ -29,5 +31,36 @@ impl Client {
             rb = rb.query(&[("limit", n.to_string())]);
         }
         self.call_json(rb, "GET /v1/services/events").await
+    }
+
+    /// `GET /v1/health` (admin): every service's health.
+    pub async fn health(&self) -> Result<HealthList> {
+        self.call_json(self.request(Method::GET, &["v1", "health"]), "GET /v1/health").await
+    }
+
+    /// `GET /v1/services/{id}/health` (admin).
+    pub async fn service_health(&self, id: &str) -> Result<ServiceHealth> {
+        self.call_json(self.request(Method::GET, &["v1", "services", id, "health"]), "GET /v1/services/{id}/health")
+            .await
+    }
+
+    /// `GET /v1/anomalies` (admin): newest first, optionally of one service or kind.
+    pub async fn anomalies(
+        &self,
+        service: Option<&str>,
+        kind: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<AnomalyList> {
+        let mut rb = self.request(Method::GET, &["v1", "anomalies"]);
+        if let Some(s) = service {
+            rb = rb.query(&[("service", s)]);
+        }
+        if let Some(k) = kind {
+            rb = rb.query(&[("kind", k)]);
+        }
+        if let Some(n) = limit {
+            rb = rb.query(&[("limit", n.to_string())]);
+        }
+        self.call_json(rb, "GET /v1/anomalies").await
     }
 }

@@ -37,6 +37,12 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     pub billing: BillingConfig,
     pub discovery: DiscoveryConfig,
+    pub health: crate::health::config::HealthConfig,
+    pub anomaly: crate::anomaly::config::AnomalyConfig,
+    /// Alert rules and channels.
+    pub alerts: crate::alerts::AlertsConfig,
+    pub logs: crate::logs::LogsConfig,
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,6 +179,11 @@ impl Default for Config {
             smtp: None,
             billing: BillingConfig::default(),
             discovery: DiscoveryConfig::default(),
+            health: Default::default(),
+            anomaly: Default::default(),
+            alerts: Default::default(),
+            logs: crate::logs::LogsConfig::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -254,6 +265,11 @@ impl Config {
         if let Some(smtp) = &self.smtp {
             smtp.validate().map_err(|e| CoreError::Config(format!("smtp: {e}")))?;
         }
+        self.health.validate().map_err(CoreError::Config)?;
+        self.anomaly.validate().map_err(CoreError::Config)?;
+        self.alerts.validate(self.smtp.is_some()).map_err(CoreError::Config)?;
+        self.logs.validate()?;
+        self.metrics.validate()?;
         if self.discovery.interval_seconds == 0 {
             return Err(CoreError::Config("discovery.interval_seconds must be at least 1".into()));
         }

@@ -25,7 +25,7 @@ pub(crate) struct Discovered {
 }
 
 impl Discovered {
-    fn get(&self) -> Option<Arc<Snapshot>> {
+    pub(crate) fn get(&self) -> Option<Arc<Snapshot>> {
         self.latest.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -52,10 +52,15 @@ impl Service {
             let snap = superserver_ops::discover(&opts).await;
             let previous = self.inner.discovered.set(snap.clone());
             if let Some(prev) = previous {
-                self.record_changes(&prev, &snap).await;
+                let changes = superserver_ops::diff(&prev, &snap);
+                for c in changes.iter().filter(|c| c.kind == ChangeKind::Restarted) {
+                    self.note_restart(&c.service, now_ms(), c.service.starts_with("container:"));
+                }
+                self.record_changes(changes).await;
             } else {
                 tracing::info!(services = snap.services.len(), notes = ?snap.notes, "discovered the host's services");
             }
+            self.observe_health(&snap).await;
             self.inner.discovered.looked.notify_waiters();
             tokio::select! {
                 _ = self.inner.cancel.cancelled() => return,
@@ -64,8 +69,7 @@ impl Service {
         }
     }
 
-    async fn record_changes(&self, prev: &Snapshot, now: &Snapshot) {
-        let changes = superserver_ops::diff(prev, now);
+    async fn record_changes(&self, changes: Vec<superserver_wire::Change>) {
         if changes.is_empty() {
             return;
         }
@@ -115,6 +119,8 @@ impl Service {
                     (None, Some(u)) => (u.active_state.clone(), None),
                     _ => ("running".to_string(), None),
                 };
+                // SuperServer's own assessment, which folds in Docker's.
+                let health = self.health_of(&sv.id).map(|h| h.status.as_str().to_string()).or(health);
                 MapNode { id: sv.id.clone(), kind: sv.kind, name: sv.name.clone(), state, health }
             })
             .collect();
@@ -132,7 +138,8 @@ impl Service {
             .ok_or_else(|| CoreError::ServiceNotFound(id.to_string()))?;
         let edges = s.edges.iter().filter(|e| e.from == id || e.to == id).cloned().collect();
         let events = self.service_events(caller, Some(id.to_string()), None, 50).await?.events;
-        Ok(ServiceDetail { service, edges, events })
+        let health = self.health_of(id);
+        Ok(ServiceDetail { service, edges, events, health })
     }
 
     /// `GET /v1/services/events`: changes, newest first.

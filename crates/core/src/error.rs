@@ -50,8 +50,15 @@ pub enum CoreError {
     KeyNotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("alert {0} not found")]
+    AlertNotFound(String),
+    #[error("silence {0} not found")]
+    SilenceNotFound(String),
     #[error("service {0} not found")]
     ServiceNotFound(String),
+    /// No such metric series, or not the caller's: 404.
+    #[error("metric series {0:?} not found; `GET /v1/metrics/series` lists them")]
+    SeriesNotFound(String),
     /// The caller's tenant is suspended: 403.
     #[error("tenant {0} is suspended; ask an admin to resume it")]
     TenantSuspended(String),

@@ -203,7 +203,11 @@ impl Service {
                 }
             };
             let busy = !due.is_empty();
-            if client.is_none() && due.iter().any(|r| r.destination.starts_with("webhook:")) {
+            if client.is_none()
+                && due
+                    .iter()
+                    .any(|r| r.destination.starts_with("webhook:") || Self::is_alert_destination(&r.destination))
+            {
                 client = Some(superserver_notify::http_client());
             }
             let http = client.clone();
@@ -266,6 +270,7 @@ impl Service {
                 },
                 None => Err(DeliveryError::permanent("no [smtp] server is configured any more")),
             },
+            _ if Self::is_alert_destination(&row.destination) => self.deliver_alert(client, &row, attempt).await,
             _ => Err(DeliveryError::permanent(format!("unknown destination {}", row.destination))),
         };
         let now = now_ms();

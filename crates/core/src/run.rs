@@ -69,6 +69,7 @@ impl Service {
         self.inner.store.record_oneshot(sandbox, record).await?;
         self.metered(&caller.tenant, reservation, used, plan);
         self.count(&result, true, started);
+        self.log_sandbox_output(caller.tenant_id(), &result).await;
         Ok(result)
     }
 

@@ -78,6 +78,15 @@ impl Service {
             _slot: slot,
         });
         self.lock_live().insert(info.id.clone(), live);
+        // A suspension that raced this creation either found the sandbox
+        // among the live ones, or marked the tenant before this check.
+        if self.inner.auth.tenant(caller.tenant_id()).is_none_or(|t| t.suspended) {
+            let ours = self.lock_live().remove(&info.id);
+            if let Some(l) = ours {
+                self.end_live(&l, SandboxState::Destroyed, "its tenant was suspended").await;
+            }
+            return Err(CoreError::TenantSuspended(caller.tenant.name.clone()));
+        }
         Ok(info)
     }
 
@@ -177,6 +186,7 @@ impl Service {
         self.inner.store.insert_execution(record).await?;
         self.metered(&owner, reservation, used, plan);
         self.count(&result, false, started);
+        self.log_sandbox_output(&live.tenant_id, &result).await;
         Ok(result)
     }
 

@@ -61,6 +61,12 @@ pub(crate) struct Inner {
     pub tenant_metrics: Mutex<HashMap<String, crate::usage::TenantMetrics>>,
     pub refusals: Mutex<HashMap<&'static str, u64>>,
     pub discovered: crate::discovery::Discovered,
+    pub health: crate::health::Health,
+    pub anomalies: crate::anomaly::Anomalies,
+    pub sessions: crate::sessions::Sessions,
+    pub alerts: crate::alerts::AlertsState,
+    pub logs: crate::logs::Logs,
+    pub metrics: crate::metrics::MetricsState,
 }
 
 /// The core service. Cheap to clone.
@@ -126,6 +132,7 @@ impl Service {
         let plans = plans::resolve(&cfg.plans);
         let auth = Auth::new(cfg.auth.enabled, plans, &store.list_tenants().await?, &store.list_keys().await?)?;
         let quotas = Quotas::default();
+        let anomalies = crate::anomaly::Anomalies::new(&cfg.anomaly);
         let now = now_ms();
         quotas.load(&store.usage_since(plans::month_of(now).0).await?, now);
         let svc = Self {
@@ -146,6 +153,12 @@ impl Service {
                 tenant_metrics: Mutex::default(),
                 refusals: Mutex::default(),
                 discovered: Default::default(),
+                health: Default::default(),
+                anomalies,
+                sessions: Default::default(),
+                alerts: Default::default(),
+                logs: Default::default(),
+                metrics: Default::default(),
             }),
         };
         svc.bootstrap().await?;
@@ -154,7 +167,12 @@ impl Service {
         let flusher = svc.clone();
         tokio::spawn(async move { flusher.flush_loop().await });
         svc.start_notifications();
+        svc.start_health().await?;
+        svc.start_anomalies();
         svc.start_discovery();
+        svc.start_alerts();
+        svc.start_logs();
+        svc.start_metrics();
         Ok(svc)
     }
 

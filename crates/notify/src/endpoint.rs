@@ -113,7 +113,7 @@ impl WebhookEndpoint {
 
     /// A copy with the secret replaced by a placeholder, for logging.
     pub fn redacted(&self) -> Self {
-        Self { secret: self.secret.as_ref().map(|_| REDACTED.to_owned()), ..self.clone() }
+        Self { secret: self.secret.as_ref().map(|_| REDACTED.to_owned()), url: redact_url(&self.url), ..self.clone() }
     }
 
     fn scheme(&self) -> &str {
@@ -121,11 +121,25 @@ impl WebhookEndpoint {
     }
 }
 
+/// A URL fit for a log: scheme, host and port only. Paths and queries of
+/// webhook URLs often are the credential (chat incoming webhooks), and user
+/// info always is.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return REDACTED.to_owned() };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if rest.len() > authority.len() || host.len() < authority.len() {
+        format!("{scheme}://{host}/{REDACTED}")
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
 impl fmt::Debug for WebhookEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookEndpoint")
             .field("name", &self.name)
-            .field("url", &self.url)
+            .field("url", &redact_url(&self.url))
             .field("secret", &self.secret.as_ref().map(|_| REDACTED))
             .field("secret_file", &self.secret_file)
             .field("events", &self.events)
@@ -168,6 +182,20 @@ fn pattern_matches(pattern: &str, event_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_in_logs_keep_only_scheme_host_and_port() {
+        assert_eq!(
+            redact_url("https://hooks.chat.example/services/T0/B0/XYZ"),
+            "https://hooks.chat.example/<redacted>"
+        );
+        assert_eq!(redact_url("https://user:pw@h.example:8443"), "https://h.example:8443/<redacted>");
+        assert_eq!(redact_url("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(redact_url("http://h.example?token=1"), "http://h.example/<redacted>");
+        assert_eq!(redact_url("not a url"), "<redacted>");
+        let shown = format!("{:?} {:?}", endpoint(), endpoint().redacted());
+        assert!(!shown.contains("token=abc") && !shown.contains("s3cret"), "{shown}");
+    }
 
     fn endpoint() -> WebhookEndpoint {
         WebhookEndpoint {

@@ -67,7 +67,7 @@ mod webhook;
 
 pub use backoff::backoff;
 pub use email::{send_email, Email};
-pub use endpoint::WebhookEndpoint;
+pub use endpoint::{redact_url, WebhookEndpoint};
 pub use error::DeliveryError;
 pub use signature::{
     sign, verify, ATTEMPT_HEADER, DEFAULT_TOLERANCE_S, EVENT_ID_HEADER, EVENT_TYPE_HEADER, IDEMPOTENCY_HEADER,

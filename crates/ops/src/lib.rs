@@ -7,11 +7,15 @@
 //! metrics and log collectors of later slices can reuse them.
 #![forbid(unsafe_code)]
 
+pub mod anomaly;
 pub mod diff;
 pub mod discover;
 pub mod docker;
 mod edges;
 pub mod error;
+pub mod log_tail;
+pub mod logs;
+pub mod metrics;
 pub mod model;
 pub mod procnet;
 pub mod procs;

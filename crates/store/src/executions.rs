@@ -33,6 +33,38 @@ impl Store {
             .await
     }
 
+    /// Up to `limit` executions started before `before_ms`, newest first, of
+    /// one tenant or of all.
+    pub async fn recent_executions(
+        &self,
+        tenant_id: Option<String>,
+        before_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<ExecutionRecord>> {
+        let before = before_ms.unwrap_or(i64::MAX);
+        self.read(move |c| match tenant_id {
+            Some(t) => query_all(
+                c,
+                &format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE tenant_id = ?1 AND started_at_ms < ?2
+                     ORDER BY started_at_ms DESC, rowid DESC LIMIT ?3"
+                ),
+                params![t, before, limit_to_sql(limit)],
+                execution_from_row,
+            ),
+            None => query_all(
+                c,
+                &format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE started_at_ms < ?1
+                     ORDER BY started_at_ms DESC, rowid DESC LIMIT ?2"
+                ),
+                params![before, limit_to_sql(limit)],
+                execution_from_row,
+            ),
+        })
+        .await
+    }
+
     /// Executions recorded for one tenant.
     pub async fn count_tenant_executions(&self, tenant_id: &str) -> Result<u64> {
         let tenant_id = tenant_id.to_owned();

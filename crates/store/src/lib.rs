@@ -10,8 +10,13 @@
 //! Every operation is an `async` method on [`Store`], a cheap `Clone` handle.
 #![forbid(unsafe_code)]
 
+mod alerts;
+mod anomalies;
 mod error;
 mod executions;
+mod health;
+mod logs;
+mod metrics;
 mod migrate;
 mod outbox;
 mod pool;
@@ -23,7 +28,12 @@ mod tenants;
 mod usage;
 mod writer;
 
+pub use alerts::{AlertEventRecord, AlertRecord, AlertView, AlertWrite, SilenceRecord};
+pub use anomalies::{AnomalyFilter, AnomalyRecord};
 pub use error::{Result, StoreError};
+pub use health::HealthEventRecord;
+pub use logs::{fts_query, LogCursor, LogFilter, LogLineRecord, Pruned, TemplateRecord, TemplateUpdate};
+pub use metrics::{MaintainReport, MetricPoint, MetricSeriesRecord, MetricsRetention, NewSample, TIER_BUCKET_MS};
 pub use outbox::{Attempt, NewOutbox, OutboxRow, UsageBatchTenant};
 pub use records::{ExecutionRecord, SandboxRecord};
 pub use services::ServiceEventRecord;

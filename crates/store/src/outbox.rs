@@ -173,7 +173,7 @@ pub struct UsageBatchTenant {
     pub last_started_at_ms: i64,
 }
 
-fn enqueue(c: &Connection, rows: &[NewOutbox]) -> Result<usize> {
+pub(crate) fn enqueue(c: &Connection, rows: &[NewOutbox]) -> Result<usize> {
     let mut stmt = c.prepare_cached(
         "INSERT OR IGNORE INTO outbox
              (event_id, destination, event_type, tenant_id, payload, created_at_ms, next_attempt_at_ms)

@@ -95,6 +95,29 @@ enum Command {
         #[command(subcommand)]
         cmd: Option<cli::ServicesCmd>,
     },
+    /// Show, acknowledge and silence alerts about the host's services (admin).
+    Alerts {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(subcommand)]
+        cmd: Option<cli::AlertsCmd>,
+    },
+    /// Search a service's logs, or follow them with `-f` (host logs: admin;
+    /// a tenant: its sandboxes' `sandbox:<id>`).
+    Logs {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(flatten)]
+        args: cli::LogsArgs,
+    },
+    /// Show stored metrics: `metrics ls` lists series, `metrics SERIES
+    /// [--since 1h] [--step 1m]` shows one (host series: admin).
+    Metrics {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(flatten)]
+        args: cli::MetricsArgs,
+    },
     /// Internal: the sandbox-forking helper the server starts.
     #[command(name = "__zygote", hide = true)]
     Zygote,
@@ -127,6 +150,9 @@ fn main() {
             Command::Plans { client } => cli::plans(&client).await,
             Command::Audit { client, limit } => cli::audit(&client, limit).await,
             Command::Services { client, cmd } => cli::services(&client, cmd).await,
+            Command::Alerts { client, cmd } => cli::alerts(&client, cmd).await,
+            Command::Logs { client, args } => cli::logs(&client, args).await,
+            Command::Metrics { client, args } => cli::metrics(&client, args).await,
             Command::Zygote => unreachable!("dispatched above"),
         };
         result.unwrap_or_else(|e| {

@@ -72,6 +72,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut shown = cfg.clone();
     shown.webhooks = shown.webhooks.iter().map(|w| w.redacted()).collect();
     shown.smtp = shown.smtp.as_ref().map(|s| s.redacted());
+    shown.alerts = shown.alerts.redacted();
     tracing::info!(config = %serde_json::to_string(&shown).unwrap_or_default(), "effective configuration");
     let exe = std::env::current_exe().context("cannot find this executable to start the sandbox helper")?;
     let helper = Helper { exe, args: vec!["__zygote".into()] };
@@ -90,7 +91,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    let app = superserver_api::app(svc.clone());
+    // The dashboard's pages at `/`, the API under `/v1`.
+    let app = superserver_web::router(svc.clone()).merge(superserver_api::app(svc.clone()));
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await;
     tracing::info!("shutting down: destroying sandboxes");

@@ -8,6 +8,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::docker::{Container, TESTSVC_IMAGE};
 use common::{http_with_key, Server};
 use superserver_wire::{ChangeKind, CreateKeyRequest, CreateTenantRequest, Role, ServiceEventList, ServiceList};
 
@@ -127,4 +128,73 @@ async fn only_admins_see_the_hosts_services() {
         assert_eq!(res.status(), 403, "{path}");
     }
     assert_eq!(s.http().get(format!("{}/v1/services", s.url)).send().await.unwrap().status(), 200);
+}
+
+/// Waits until `pred` holds for the service list.
+async fn wait_for(s: &Server, what: &str, pred: impl Fn(&ServiceList) -> bool) -> ServiceList {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = services(s).await;
+        if pred(&list) {
+            return list;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened: {list:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compose_container_is_discovered_with_ports_labels_and_state_changes() {
+    let s = Server::start_with("[discovery]\ninterval_seconds = 1\n").await;
+    // Labels as compose writes them, and a hostile-looking label value, which is data.
+    let c = Container::run(
+        "ss-test-discovery-web",
+        &[
+            "-p",
+            "127.0.0.1::8080",
+            "--label",
+            "com.docker.compose.project=shop",
+            "--label",
+            "com.docker.compose.service=web",
+            "--label",
+            "com.docker.compose.depends_on=db:service_started:false",
+            "--label",
+            "note=<script>alert(1)</script>",
+        ],
+    );
+    let id = format!("container:{}", c.name);
+    let list = wait_for(&s, "discovering the container", |l| {
+        l.services.iter().any(|sv| sv.id == id && sv.container.as_ref().is_some_and(|k| k.state == "running"))
+    })
+    .await;
+    let sv = list.services.iter().find(|sv| sv.id == id).unwrap();
+    let info = sv.container.as_ref().unwrap();
+    assert_eq!(info.id, c.id);
+    assert_eq!(info.image, TESTSVC_IMAGE);
+    assert!(info.image_digest.starts_with("sha256:"), "{info:?}");
+    let published = info.ports.iter().find(|p| p.port == 8080).expect("port 8080 exposed");
+    assert!(published.host_port.is_some_and(|p| p > 0), "{published:?}");
+    let compose = info.compose.as_ref().expect("compose labels read");
+    assert_eq!((compose.project.as_str(), compose.service.as_str()), ("shop", "web"));
+    assert_eq!(compose.depends_on[0].service, "db");
+    assert_eq!(info.labels["note"], "<script>alert(1)</script>");
+    assert!(info.pid.is_some(), "{info:?}");
+
+    // Stopping it is a state change, recorded as an event.
+    c.docker("stop -t 1");
+    wait_for(&s, "seeing the container exited", |l| {
+        l.services.iter().any(|sv| sv.id == id && sv.container.as_ref().is_some_and(|k| k.state == "exited"))
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let evs = events(&s).await.events;
+        if let Some(e) = evs.iter().find(|e| e.service == id && e.kind == ChangeKind::StateChanged) {
+            assert_eq!(e.before.as_deref(), Some("running"));
+            assert_eq!(e.after.as_deref(), Some("exited"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no state_changed event for {id}: {evs:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

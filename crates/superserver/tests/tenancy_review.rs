@@ -254,3 +254,33 @@ async fn no_secret_reaches_the_logs() {
         assert!(!audit.contains(secret), "{what} is in the audit log");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspension_racing_creations_leaves_no_sandbox_running() {
+    let s = Server::start_with("[pool]\nsize = 4\n").await;
+    let (key, _) = common::tenant_with_key(&s, "racer", "team", Role::Owner).await;
+    let http = common::http_with_key(&key);
+    let url = format!("{}/v1/sandboxes", s.url);
+    let creations: Vec<_> = (0..5)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move { http.post(&url).json(&serde_json::json!({})).send().await.unwrap().status() })
+        })
+        .collect();
+    s.client.suspend_tenant("racer").await.unwrap();
+    for c in creations {
+        let status = c.await.unwrap();
+        assert!(status == 201 || status == 403 || status == 429, "{status}");
+    }
+    // Whatever got created before or during the suspension is gone.
+    let all: serde_json::Value =
+        s.http().get(format!("{}/v1/sandboxes", s.url)).send().await.unwrap().json().await.unwrap();
+    let tenant = s.client.get_tenant("racer").await.unwrap().id;
+    let running: Vec<&serde_json::Value> = all["sandboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|sb| sb["tenant_id"] == tenant.as_str() && sb["state"] == "running")
+        .collect();
+    assert!(running.is_empty(), "{running:?}");
+}

@@ -10,9 +10,21 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod alerts;
+mod anomaly;
+mod health;
+mod logs;
+mod metrics;
 mod ops;
+mod runs;
 mod tenancy;
+pub use alerts::*;
+pub use anomaly::*;
+pub use health::*;
+pub use logs::*;
+pub use metrics::*;
 pub use ops::*;
+pub use runs::*;
 pub use tenancy::*;
 
 /// Media type for a streamed run or exec: one JSON [`StreamEvent`] per line.

@@ -301,4 +301,7 @@ pub struct ServiceDetail {
     pub edges: Vec<Edge>,
     /// Its latest changes, newest first.
     pub events: Vec<ServiceEvent>,
+    /// Its health now (`GET /v1/services/{id}/health` has the details).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::HealthSummary>,
 }

@@ -106,3 +106,31 @@ pub async fn exec(
     stream::answer(Delivery::from_headers(&headers), move |sink| async move { svc.exec(&caller, &id, req, sink).await })
         .await
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionsQuery {
+    /// Every tenant's runs (admins).
+    #[serde(default)]
+    pub all: bool,
+    /// Runs started before this time (unix ms; paging back).
+    pub before: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// The run history: one-shot runs and execs, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/executions",
+    params(ExecutionsQuery),
+    responses((status = 200, body = superserver_wire::ExecutionList), (status = 403, body = superserver_wire::ErrorResponse)),
+    tag = "sandboxes"
+)]
+pub async fn executions(
+    axum::extract::State(st): axum::extract::State<crate::AppState>,
+    crate::extract::Auth(caller): crate::extract::Auth,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<ExecutionsQuery>,
+) -> crate::error::ApiResult<axum::Json<superserver_wire::ExecutionList>> {
+    Ok(axum::Json(st.svc.executions(&caller, q.all, q.before, q.limit.unwrap_or(100)).await?))
+}

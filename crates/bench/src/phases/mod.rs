@@ -3,6 +3,8 @@
 
 mod cold;
 mod idle;
+mod logs;
+mod monitor;
 mod peers;
 mod tenancy;
 mod throughput;
@@ -51,6 +53,8 @@ pub enum Phase {
     Throughput,
     Idle,
     Tenancy,
+    Logs,
+    Monitor,
 }
 
 /// How much each phase does.
@@ -90,7 +94,16 @@ impl Plan {
     pub fn full() -> Self {
         Self {
             quick: false,
-            phases: vec![Phase::Peers, Phase::Warm, Phase::Cold, Phase::Throughput, Phase::Idle, Phase::Tenancy],
+            phases: vec![
+                Phase::Peers,
+                Phase::Warm,
+                Phase::Cold,
+                Phase::Throughput,
+                Phase::Idle,
+                Phase::Tenancy,
+                Phase::Logs,
+                Phase::Monitor,
+            ],
             docker_enabled: true,
             wait_quiet: Duration::from_secs(120),
             fork: b(2000, 50, 60),
@@ -245,6 +258,21 @@ pub async fn run_all(bin: PathBuf, plan: Plan) -> Result<usize> {
         section("authentication, quotas and metering: run latency with and without them", &plan);
         if let Err(e) = tenancy::run(&bin, &plan, &mut report).await {
             failed.push(format!("tenancy phase: {e:#}"));
+        }
+        phase_end();
+    }
+    if on(Phase::Monitor) {
+        section("monitoring: 50 containers, discovery and metrics at their defaults, against docker stats", &plan);
+        if let Err(e) = monitor::run(&bin, &plan, &mut report).await {
+            failed.push(format!("monitor phase: {e:#}"));
+        }
+        phase_end();
+    }
+
+    if on(Phase::Logs) {
+        section("log ingestion: level detection, template mining, SQLite + FTS5", &plan);
+        if let Err(e) = logs::run(plan.quick, &mut report).await {
+            failed.push(format!("logs phase: {e:#}"));
         }
         phase_end();
     }

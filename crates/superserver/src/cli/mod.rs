@@ -10,6 +10,7 @@
 //! and exit 1.
 
 mod account;
+mod alerts;
 mod audit;
 mod auth;
 mod cp;
@@ -17,6 +18,8 @@ mod exec;
 mod expiry;
 mod hints;
 mod keys;
+mod logs;
+mod metrics;
 mod output;
 mod parse;
 mod run;
@@ -29,8 +32,11 @@ mod usage;
 use std::path::PathBuf;
 
 pub use account::{plans, whoami};
+pub use alerts::{alerts, AlertsCmd};
 pub use audit::audit;
 pub use keys::{keys, KeysCmd};
+pub use logs::{logs, LogsArgs};
+pub use metrics::{metrics, MetricsArgs};
 pub use run::{run, RunArgs};
 pub use sandbox::{sandbox, SandboxCmd};
 pub use services::{services, ServicesCmd};

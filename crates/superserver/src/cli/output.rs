@@ -166,6 +166,15 @@ fn ms_between(from: i64, to: i64) -> Duration {
 }
 
 /// A unix-ms instant as `YYYY-MM-DD HH:MM:SS` in UTC.
+/// Text from the host (log lines, labels) made safe for a terminal: control
+/// characters, which could move the cursor or recolour the screen, are shown
+/// escaped instead of interpreted.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
 pub(crate) fn utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -251,6 +260,11 @@ mod tests {
         assert_eq!(number(12.5), "12.5");
         assert_eq!(number(0.015_6), "0.016");
         assert_eq!(number(0.000_1), "0");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("ok\x1b[31mred\x07\nnext\tcol"), "ok\\u{1b}[31mred\\u{7}\\nnext\tcol");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! never skip.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
+pub mod docker;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -388,4 +391,17 @@ pub fn processes_with_uid_in(lo: u32, hi: u32) -> Vec<(u32, String)> {
 /// Reads a whole file, for assertions.
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Runs the CLI against the server with the admin key; asserts success and
+/// returns its standard output.
+pub fn stdout_of(s: &Server, args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .args(args)
+        .env("SUPERSERVER_URL", &s.url)
+        .env("SUPERSERVER_API_KEY", &s.admin_key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "superserver {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
