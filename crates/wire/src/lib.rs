@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 mod alerts;
 mod anomaly;
+mod egress;
 mod health;
 mod logs;
 mod metrics;
@@ -20,6 +21,7 @@ mod runs;
 mod tenancy;
 pub use alerts::*;
 pub use anomaly::*;
+pub use egress::*;
 pub use health::*;
 pub use logs::*;
 pub use metrics::*;
