@@ -6,3 +6,11 @@
 //! decides what each connection and query may reach and carries the allowed
 //! ones to their destination from the host.
 #![forbid(unsafe_code)]
+
+pub mod error;
+pub mod policy;
+
+pub use error::{EgressError, Result};
+pub use policy::{Policy, Target, Verdict};
+pub mod dns;
+pub mod sni;

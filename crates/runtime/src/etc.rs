@@ -35,8 +35,9 @@ const HOST_ETC: &[&str] = &[
     "perl",
 ];
 
-/// (Re)builds the template at `dir`.
-pub fn build(dir: &Path, hostname: &str) -> io::Result<()> {
+/// (Re)builds the template at `dir`. `resolver` is the name server of
+/// governed sandboxes; without one the sandbox has no DNS.
+pub fn build(dir: &Path, hostname: &str, resolver: Option<std::net::Ipv4Addr>) -> io::Result<()> {
     if dir.exists() {
         fs::remove_dir_all(dir)?;
     }
@@ -59,7 +60,7 @@ pub fn build(dir: &Path, hostname: &str) -> io::Result<()> {
         ("group", format!("root:x:0:\ntty:x:5:\nsandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n")),
         ("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{hostname}\n")),
         ("hostname", format!("{hostname}\n")),
-        ("resolv.conf", "# no network in this sandbox\n".to_string()),
+        ("resolv.conf", resolv_conf(resolver)),
         ("nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n".to_string()),
     ];
     for (name, content) in files {
@@ -68,6 +69,14 @@ pub fn build(dir: &Path, hostname: &str) -> io::Result<()> {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
     }
     Ok(())
+}
+
+/// `resolv.conf` naming `resolver`, or saying there is none.
+pub fn resolv_conf(resolver: Option<std::net::Ipv4Addr>) -> String {
+    match resolver {
+        Some(ip) => format!("nameserver {ip}\noptions ndots:0\n"),
+        None => "# no network in this sandbox\n".to_string(),
+    }
 }
 
 /// Copies a file, a symlink (as a symlink) or a directory tree. Only what

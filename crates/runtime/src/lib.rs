@@ -9,6 +9,7 @@ pub mod error;
 pub mod etc;
 mod gate;
 mod init;
+pub mod network;
 pub mod pool;
 pub mod proto;
 pub mod ratelimit;
@@ -20,6 +21,7 @@ pub mod sys;
 pub mod zygote;
 
 pub use error::{Result, RuntimeError};
+pub use network::{GovernedNet, Network};
 pub use pool::{Lease, Pool, PoolConfig};
 pub use runtime::{Runtime, RuntimeConfig, RuntimeStats};
 pub use sandbox::{ExecOutput, ExecParams, OutputChunk, PathContent, Sandbox};

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
+use crate::network::Network;
 use crate::runtime::Runtime;
 use crate::sandbox::Sandbox;
 use crate::spec::Image;
@@ -32,7 +33,7 @@ pub struct PoolConfig {
     pub parallel_creates: usize,
 }
 
-type Key = (Image, EffectiveLimits);
+type Key = (Image, EffectiveLimits, Network);
 
 struct Profile {
     ready: VecDeque<Sandbox>,
@@ -115,7 +116,7 @@ impl Pool {
         let mut profiles = HashMap::new();
         if cfg.size > 0 {
             profiles.insert(
-                (cfg.default_image.clone(), cfg.default_limits),
+                (cfg.default_image.clone(), cfg.default_limits, Network::None),
                 Profile {
                     ready: VecDeque::new(),
                     creating: 0,
@@ -142,11 +143,18 @@ impl Pool {
         pool
     }
 
-    /// A fresh sandbox for `image`/`limits`: a ready one if the pool has it,
-    /// else one created now. Never one that served another run. When the
-    /// pool is short, requests of a higher `priority` are served first.
-    pub async fn acquire(&self, image: &Image, limits: &EffectiveLimits, priority: u8) -> Result<Lease> {
-        let key = (image.clone(), *limits);
+    /// A fresh sandbox for `image`/`limits`/`network`: a ready one if the
+    /// pool has it, else one created now. Never one that served another run.
+    /// When the pool is short, requests of a higher `priority` are served
+    /// first.
+    pub async fn acquire(
+        &self,
+        image: &Image,
+        limits: &EffectiveLimits,
+        network: Network,
+        priority: u8,
+    ) -> Result<Lease> {
+        let key = (image.clone(), *limits, network);
         if let Some(lease) = self.take_ready(&key) {
             return Ok(lease);
         }
@@ -159,7 +167,7 @@ impl Pool {
             lease.hit = false;
             return Ok(lease);
         }
-        let sandbox = self.inner.rt.create((self.inner.next_id)(), image.clone(), *limits, true).await?;
+        let sandbox = self.inner.rt.create((self.inner.next_id)(), image.clone(), *limits, network, true).await?;
         sandbox.claim();
         self.inner.stats.in_use.fetch_add(1, Ordering::Relaxed);
         Ok(Lease { sandbox: Some(sandbox), hit: false, pool: self.clone() })
@@ -246,7 +254,7 @@ impl Pool {
     }
 
     async fn create_one(&self, key: Key) {
-        let created = self.inner.rt.create((self.inner.next_id)(), key.0.clone(), key.1, false).await;
+        let created = self.inner.rt.create((self.inner.next_id)(), key.0.clone(), key.1, key.2, false).await;
         let failed = created.is_err();
         if self.inner.closed.load(Ordering::SeqCst) {
             if let Ok(sb) = created {
@@ -327,11 +335,16 @@ impl Pool {
             create_ms_max: st.create_us_max.load(Ordering::Relaxed) as f64 / 1000.0,
             ..Default::default()
         };
-        for ((image, limits), p) in profiles.iter() {
+        for ((image, limits, network), p) in profiles.iter() {
             out.ready += p.ready.len();
             out.creating += p.creating;
             out.profiles.push(PoolProfileStatus {
                 image: image.name(),
+                network: match network {
+                    Network::None => "none",
+                    Network::Governed => "policy",
+                }
+                .into(),
                 limits: *limits,
                 target: p.target,
                 ready: p.ready.len(),

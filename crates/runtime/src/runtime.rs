@@ -12,6 +12,7 @@ use tokio::net::UnixStream;
 
 use crate::cgroup::Cgroups;
 use crate::error::{Result, RuntimeError};
+use crate::network::Network;
 use crate::ratelimit::RateLimit;
 use crate::sandbox::{Sandbox, SandboxParts};
 use crate::spec::{Image, SetupSpec, IDS_PER_SANDBOX};
@@ -99,7 +100,9 @@ impl Runtime {
             ));
         }
         std::fs::create_dir_all(cfg.run_dir.join("root"))?;
-        crate::etc::build(&cfg.run_dir.join("etc"), "sandbox")
+        let etc_net = Some(crate::network::RESOLVER_ADDR);
+        crate::etc::build(&cfg.run_dir.join("etc"), "sandbox", None)
+            .and_then(|()| crate::etc::build(&cfg.run_dir.join("etc-net"), "sandbox", etc_net))
             .map_err(|e| RuntimeError::Unavailable(format!("cannot prepare the sandboxes' /etc: {e}")))?;
         let cgroups =
             Cgroups::detect(&cfg.cgroup_parent).map_err(|e| RuntimeError::Unavailable(format!("cgroups: {e}")))?;
@@ -168,16 +171,23 @@ impl Runtime {
         features.insert("landlock".into(), self.inner.landlock.clone());
         features.insert("seccomp".into(), "filter (deny-list, arch-checked)".into());
         features.insert("namespaces".into(), "user, mount, pid, network, ipc, uts, cgroup".into());
-        features.insert("network".into(), "none (loopback only)".into());
+        features.insert("network".into(), "none (loopback only); policy (transparent egress proxy)".into());
         BackendStatus { name: "native".into(), available: self.healthy(), features }
     }
 
     /// Creates a sandbox with `id` (no pool involved). `urgent` when a
     /// request waits for it: it is then built at normal CPU priority rather
     /// than the background one.
-    pub async fn create(&self, id: String, image: Image, limits: EffectiveLimits, urgent: bool) -> Result<Sandbox> {
+    pub async fn create(
+        &self,
+        id: String,
+        image: Image,
+        limits: EffectiveLimits,
+        network: Network,
+        urgent: bool,
+    ) -> Result<Sandbox> {
         let started = Instant::now();
-        let result = self.create_inner(id, image, limits, urgent).await;
+        let result = self.create_inner(id, image, limits, network, urgent).await;
         let st = &self.inner.stats;
         match &result {
             Ok(_) => {
@@ -197,7 +207,25 @@ impl Runtime {
         result
     }
 
-    async fn create_inner(&self, id: String, image: Image, limits: EffectiveLimits, urgent: bool) -> Result<Sandbox> {
+    async fn create_inner(
+        &self,
+        id: String,
+        image: Image,
+        limits: EffectiveLimits,
+        network: Network,
+        urgent: bool,
+    ) -> Result<Sandbox> {
+        let net = match network {
+            Network::None => None,
+            Network::Governed => {
+                let nft = self.nft()?;
+                Some(
+                    tokio::task::spawn_blocking(move || crate::network::prepare(&nft))
+                        .await
+                        .map_err(|e| RuntimeError::Setup(format!("network namespace preparation failed: {e}")))??,
+                )
+            }
+        };
         let slot = {
             let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.take().ok_or(RuntimeError::Capacity(self.inner.stats.live.load(Ordering::Relaxed)))?
@@ -223,10 +251,14 @@ impl Runtime {
             limits,
             hostname: "sandbox".into(),
             root_mount: self.inner.cfg.run_dir.join("root"),
-            etc_dir: self.inner.cfg.run_dir.join("etc"),
+            etc_dir: self.inner.cfg.run_dir.join(match network {
+                Network::None => "etc",
+                Network::Governed => "etc-net",
+            }),
             urgent,
             host_id_base,
             cgroup_procs: cgroup.procs_files(),
+            network,
         };
         let fail = |rt: &Self, e: RuntimeError, cgroup: &crate::cgroup::SandboxCgroup| {
             cgroup.kill_all();
@@ -238,7 +270,8 @@ impl Runtime {
             Ok(p) => p,
             Err(e) => return Err(fail(self, e.into(), &cgroup)),
         };
-        let spawned = match self.zygote().spawn(&setup, theirs).await {
+        let netns = net.as_ref().map(|n| n.netns());
+        let spawned = match self.zygote().spawn(&setup, theirs, netns).await {
             Ok(s) => s,
             Err(e) => return Err(fail(self, e, &cgroup)),
         };
@@ -253,13 +286,21 @@ impl Runtime {
         };
         let timeout = self.inner.cfg.setup_timeout;
         let parts = SandboxParts { pid: spawned.pid, pidfd: spawned.pidfd, cgroup, slot };
-        match Sandbox::connect(id, image, limits, spawned.pid, parts, stream, timeout).await {
+        match Sandbox::connect(id, image, limits, net, spawned.pid, parts, stream, timeout).await {
             Ok(sb) => Ok(sb),
             Err((e, parts)) => {
                 self.release(parts).await;
                 Err(e)
             }
         }
+    }
+
+    /// The `nft` program, looked up once.
+    fn nft(&self) -> Result<PathBuf> {
+        static NFT: std::sync::OnceLock<std::result::Result<PathBuf, String>> = std::sync::OnceLock::new();
+        NFT.get_or_init(|| crate::network::find_nft().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(RuntimeError::Unavailable)
     }
 
     /// The live zygote, restarted first if the last one died.

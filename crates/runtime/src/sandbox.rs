@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::cgroup::SandboxCgroup;
 use crate::error::{Result, RuntimeError};
+use crate::network::{GovernedNet, Network};
 use crate::proto::{self, ExecSpec, ExitReport, FileErrorKind, FromInit, ToInit};
 use crate::spec::Image;
 
@@ -170,6 +171,8 @@ pub struct Sandbox {
     pub id: String,
     pub image: Image,
     pub limits: EffectiveLimits,
+    /// The governed namespace's sockets, for the egress proxy.
+    net: Option<GovernedNet>,
     pub pid: i32,
     pub(crate) pidfd: OwnedFd,
     pub(crate) cgroup: SandboxCgroup,
@@ -186,6 +189,7 @@ impl Sandbox {
         id: String,
         image: Image,
         limits: EffectiveLimits,
+        net: Option<GovernedNet>,
         pid: i32,
         parts: SandboxParts,
         ctrl: UnixStream,
@@ -204,6 +208,7 @@ impl Sandbox {
             id,
             image,
             limits,
+            net,
             pid,
             pidfd: parts.pidfd,
             cgroup: parts.cgroup,
@@ -212,6 +217,20 @@ impl Sandbox {
             used: AtomicBool::new(false),
             oom_seen: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// How the sandbox reaches the network.
+    pub fn network(&self) -> Network {
+        if self.net.is_some() {
+            Network::Governed
+        } else {
+            Network::None
+        }
+    }
+
+    /// The proxy and resolver sockets of a governed sandbox.
+    pub fn governed_net(&self) -> Option<&GovernedNet> {
+        self.net.as_ref()
     }
 
     /// Whether the init is still connected.

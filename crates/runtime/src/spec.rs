@@ -81,6 +81,8 @@ pub struct SetupSpec {
     pub host_id_base: u32,
     /// `cgroup.procs` files the init's pid is written to.
     pub cgroup_procs: Vec<PathBuf>,
+    /// Governed sandboxes are cloned into a namespace the server prepared.
+    pub network: crate::network::Network,
 }
 
 /// The first of `dir` and its ancestors that an unprivileged user cannot

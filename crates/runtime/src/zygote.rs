@@ -13,7 +13,7 @@
 //! signal of SIGKILL, so a `kill -9` of the server leaves no process behind.
 
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use crate::error::{Result, RuntimeError};
+use crate::network::Network;
 use crate::spec::{Image, SetupSpec, IDS_PER_SANDBOX};
 use crate::sys::{self, Forked};
 
@@ -70,6 +71,13 @@ pub fn main() -> ! {
     // sandbox when it is handed out.
     let _ = sys::set_nice(0, BUILD_NICE);
     crate::init::prepare();
+    let own_netns = match sys::current_netns() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("superserver zygote: open own network namespace: {e}");
+            sys::exit_now(2);
+        }
+    };
     let sigchld = match sys::sigchld_fd() {
         Ok(fd) => fd,
         Err(e) => {
@@ -95,8 +103,10 @@ pub fn main() -> ! {
             Ok((0, _)) | Err(_) => sys::exit_now(0),
             Ok(r) => r,
         };
+        // The control socket, then the network namespace of a governed sandbox.
+        let netns = if passed.len() > 1 { passed.pop() } else { None };
         let reply = match (serde_json::from_slice::<SpawnRequest>(&buf[..n]), passed.pop()) {
-            (Ok(req), Some(ctrl)) => spawn(req.setup, ctrl, &sock),
+            (Ok(req), Some(ctrl)) => spawn(req.setup, ctrl, netns, &own_netns, &sock),
             (Err(e), _) => Err(format!("malformed request: {e}")),
             (_, None) => Err("request without a control socket".into()),
         };
@@ -118,18 +128,43 @@ pub fn main() -> ! {
 }
 
 /// Clones one sandbox init and prepares it from the outside.
-fn spawn(setup: SetupSpec, ctrl: OwnedFd, zygote_sock: &OwnedFd) -> Result<(i32, OwnedFd), String> {
+fn spawn(
+    setup: SetupSpec,
+    ctrl: OwnedFd,
+    netns: Option<OwnedFd>,
+    own_netns: &OwnedFd,
+    zygote_sock: &OwnedFd,
+) -> Result<(i32, OwnedFd), String> {
     // The child waits on `sync` until the zygote has prepared it; the "go"
     // message carries the id-mapped image mount for `dir:` images.
     let (sync_z, sync_c) = sys::socket_pair(libc::SOCK_SEQPACKET).map_err(|e| format!("socketpair: {e}"))?;
-    match sys::clone_with_flags(sys::SANDBOX_NS_FLAGS).map_err(|e| format!("clone: {e}"))? {
+    // A governed sandbox is cloned from inside the namespace the server
+    // prepared (owned by the host, so the sandbox cannot reconfigure it);
+    // others get a fresh one of their own.
+    let flags = match (&netns, setup.network) {
+        (Some(ns), Network::Governed) => {
+            sys::enter_netns(ns.as_fd()).map_err(|e| format!("enter the governed network namespace: {e}"))?;
+            sys::SANDBOX_NS_FLAGS & !libc::CLONE_NEWNET
+        }
+        (None, Network::None) => sys::SANDBOX_NS_FLAGS,
+        _ => return Err("the network namespace does not match the sandbox's network mode".into()),
+    };
+    let forked = sys::clone_with_flags(flags).map_err(|e| format!("clone: {e}"));
+    if netns.is_some() && !matches!(forked, Ok(Forked::Child)) {
+        if let Err(e) = sys::enter_netns(own_netns.as_fd()) {
+            // Later sandboxes would share this namespace: stop instead.
+            eprintln!("superserver zygote: cannot return to its own network namespace: {e}");
+            sys::exit_now(2);
+        }
+    }
+    match forked? {
         Forked::Child => {
             // The init closes every other descriptor, the zygote's socket included.
-            drop((sync_z, zygote_sock));
+            drop((sync_z, zygote_sock, netns));
             crate::init::run(setup, ctrl, sync_c)
         }
         Forked::Parent(pid) => {
-            drop((sync_c, ctrl));
+            drop((sync_c, ctrl, netns));
             let prepared = sys::pidfd_open(pid)
                 .map_err(|e| format!("pidfd_open: {e}"))
                 .and_then(|pidfd| prepare_child(pid, &setup).map(|image| (pidfd, image)));
@@ -229,13 +264,18 @@ impl Zygote {
         Ok(Self { sock: sys::async_fd(ours)?, lock: tokio::sync::Mutex::new(()), pidfd, exited })
     }
 
-    /// Asks for a new init; `ctrl` becomes its control socket.
-    pub async fn spawn(&self, setup: &SetupSpec, ctrl: OwnedFd) -> Result<Spawned> {
+    /// Asks for a new init; `ctrl` becomes its control socket. A governed
+    /// sandbox is cloned into `netns`.
+    pub async fn spawn(&self, setup: &SetupSpec, ctrl: OwnedFd, netns: Option<BorrowedFd<'_>>) -> Result<Spawned> {
         let msg = serde_json::to_vec(&SpawnRequest { setup: setup.clone() })
             .map_err(|e| RuntimeError::Zygote(e.to_string()))?;
         let _guard = self.lock.lock().await;
         self.sock
-            .async_io(Interest::WRITABLE, |fd| sys::send_with_fds(fd.as_fd(), &msg, &[ctrl.as_raw_fd()]))
+            .async_io(Interest::WRITABLE, |fd| {
+                let mut fds = vec![ctrl.as_raw_fd()];
+                fds.extend(netns.map(|n| n.as_raw_fd()));
+                sys::send_with_fds(fd.as_fd(), &msg, &fds)
+            })
             .await
             .map_err(|e| RuntimeError::Zygote(format!("send: {e}")))?;
         drop(ctrl);

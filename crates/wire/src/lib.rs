@@ -347,6 +347,9 @@ pub struct FileWritten {
 pub struct PoolProfileStatus {
     pub image: String,
     pub limits: EffectiveLimits,
+    /// `none` or `policy`.
+    #[serde(default)]
+    pub network: String,
     pub target: usize,
     pub ready: usize,
     pub creating: usize,

@@ -20,6 +20,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use crate::network::Network;
 use crate::spec::{Image, SetupSpec, SANDBOX_UID};
 use crate::sys::{self, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC};
 
@@ -89,7 +90,10 @@ pub fn prepare() {
 pub fn setup(spec: &SetupSpec, image_tree: Option<OwnedFd>) -> io::Result<()> {
     sys::unshare(libc::CLONE_NEWCGROUP).map_err(ctx("unshare cgroup namespace"))?;
     sys::set_hostname(&spec.hostname).map_err(ctx("sethostname"))?;
-    sys::interface_up("lo").map_err(ctx("bring up lo"))?;
+    if spec.network == Network::None {
+        // A governed namespace comes configured (and is not ours to change).
+        sys::interface_up("lo").map_err(ctx("bring up lo"))?;
+    }
 
     sys::mount(None, Path::new("/"), None, MS_REC | MS_PRIVATE, None).map_err(ctx("make / private"))?;
     let t = &spec.root_mount;
