@@ -12,5 +12,19 @@ pub mod policy;
 
 pub use error::{EgressError, Result};
 pub use policy::{Policy, Target, Verdict};
+mod conn;
 pub mod dns;
+pub mod http;
+pub mod proxy;
+mod resolver;
+pub mod session;
 pub mod sni;
+pub mod upstream;
+
+pub use proxy::{ApprovalAnswer, ApprovalAsk, Approver, EventSink, Proxy, ProxyConfig};
+pub use session::{Session, SessionSpec};
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
