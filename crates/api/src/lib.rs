@@ -85,6 +85,9 @@ pub fn app(svc: Service) -> Router {
         .route("/silences/{id}", delete(handlers::alerts::delete_silence))
         .route("/logs", get(handlers::logs::search))
         .route("/logs/templates", get(handlers::logs::templates))
+        .route("/egress/events", get(handlers::egress::events))
+        .route("/approvals", get(handlers::egress::approvals))
+        .route("/approvals/{id}", post(handlers::egress::decide))
         .route("/openapi.json", get(handlers::system::openapi));
     Router::new()
         .nest("/v1", v1)

@@ -355,6 +355,15 @@ impl Service {
 }
 
 /// An audit entry by `caller` (`None`: the server itself).
+pub(crate) fn audit_record(
+    caller: Option<&Caller>,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> AuditRecord {
+    audit(caller, action, target, details)
+}
+
 fn audit(caller: Option<&Caller>, action: &str, target: &str, details: serde_json::Value) -> AuditRecord {
     AuditRecord {
         id: 0,

@@ -43,6 +43,8 @@ pub struct Config {
     pub alerts: crate::alerts::AlertsConfig,
     pub logs: crate::logs::LogsConfig,
     pub metrics: crate::metrics::MetricsConfig,
+    /// Governed networking of `policy`-mode sandboxes.
+    pub egress: crate::egress::EgressConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +186,7 @@ impl Default for Config {
             alerts: Default::default(),
             logs: crate::logs::LogsConfig::default(),
             metrics: Default::default(),
+            egress: Default::default(),
         }
     }
 }
@@ -270,6 +273,7 @@ impl Config {
         self.alerts.validate(self.smtp.is_some()).map_err(CoreError::Config)?;
         self.logs.validate()?;
         self.metrics.validate()?;
+        self.egress.validate()?;
         if self.discovery.interval_seconds == 0 {
             return Err(CoreError::Config("discovery.interval_seconds must be at least 1".into()));
         }

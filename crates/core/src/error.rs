@@ -52,6 +52,8 @@ pub enum CoreError {
     Conflict(String),
     #[error("alert {0} not found")]
     AlertNotFound(String),
+    #[error("approval {0} not found")]
+    ApprovalNotFound(String),
     #[error("silence {0} not found")]
     SilenceNotFound(String),
     #[error("service {0} not found")]

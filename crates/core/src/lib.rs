@@ -7,6 +7,7 @@ pub mod alerts;
 mod anomaly;
 pub mod config;
 mod discovery;
+pub mod egress;
 pub mod error;
 mod executions;
 mod health;

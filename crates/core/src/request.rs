@@ -58,6 +58,15 @@ fn base_env(root: bool) -> Vec<(String, String)> {
     ]
 }
 
+/// Adds `defaults` to `env` where it does not set them itself.
+pub fn add_default_env(env: &mut Vec<(String, String)>, defaults: Vec<(String, String)>) {
+    for (k, v) in defaults {
+        if !env.iter().any(|(ek, _)| *ek == k) {
+            env.push((k, v));
+        }
+    }
+}
+
 /// Validates `req` and turns it into runtime parameters. `sandbox_env` is the
 /// persistent sandbox's own environment (empty for one-shot runs); `plan`
 /// bounds the timeout further.
@@ -175,6 +184,7 @@ pub fn result(out: &ExecOutput, sandbox_id: &str, execution_id: &str) -> ExecRes
         cpu_ms: r.cpu_us as f64 / 1000.0,
         peak_memory_bytes: r.max_rss_bytes,
         error: r.error.clone(),
+        egress: None,
     }
 }
 

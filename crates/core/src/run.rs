@@ -32,7 +32,12 @@ impl Service {
         let plan = caller.tenant.limits()?;
         let image = Image::parse(req.image.as_deref().unwrap_or(&cfg.sandbox.default_image))?;
         let limits = self.plan_limits(plan, req.limits.as_ref())?;
-        let valid = request::validate(cfg, &req.exec_part(), &BTreeMap::new(), plan)?;
+        let policy = self.requested_policy(caller, plan, req.network.as_ref())?;
+        let network = Self::network_of(&policy);
+        let mut valid = request::validate(cfg, &req.exec_part(), &BTreeMap::new(), plan)?;
+        if policy.is_some() {
+            request::add_default_env(&mut valid.params.env, crate::egress::proxy_env());
+        }
         let started = Instant::now();
         let created_at_ms = now_ms();
         let reservation = self
@@ -40,14 +45,27 @@ impl Service {
             .quotas
             .reserve(caller.tenant_id(), plan, true, created_at_ms)
             .inspect_err(|_| self.count_refusal("quota_exceeded"))?;
-        let lease = self.inner.pool.acquire(&image, &limits, plan.priority).await?;
+        let lease = self.inner.pool.acquire(&image, &limits, network, plan.priority).await?;
         let sb = lease.sandbox();
+        let execution_id = ids::new_id("ex");
+        let egress = match policy {
+            Some(p) => {
+                let session = self.attach_egress(sb, caller.tenant_id(), p)?;
+                session.set_execution(Some(execution_id.clone()));
+                Some(session)
+            }
+            None => None,
+        };
         let outcome = self.exec_in(sb, valid, sink).await;
         let sandbox_id = sb.id.clone();
+        let egress = egress.map(|s| {
+            s.close();
+            s.summary()
+        });
         drop(lease);
         let out = outcome?;
-        let execution_id = ids::new_id("ex");
-        let result = request::result(&out, &sandbox_id, &execution_id);
+        let mut result = request::result(&out, &sandbox_id, &execution_id);
+        result.egress = egress;
         let ended = now_ms();
         let record = execution_record(caller.tenant_id(), caller, &result, &req.command, created_at_ms, &limits);
         let sandbox = SandboxRecord {

@@ -36,6 +36,14 @@ impl Service {
         let image = Image::parse(req.image.as_deref().unwrap_or(&cfg.sandbox.default_image))?;
         let limits = self.plan_limits(plan, req.limits.as_ref())?;
         request::validate_env(&req.env, "env")?;
+        let policy = self.requested_policy(caller, plan, req.network.as_ref())?;
+        let network = Self::network_of(&policy);
+        let mut env = req.env;
+        if policy.is_some() {
+            let mut pairs: Vec<(String, String)> = env.clone().into_iter().collect();
+            request::add_default_env(&mut pairs, crate::egress::proxy_env());
+            env = pairs.into_iter().collect();
+        }
         let max_ttl = cfg.sandbox.max_ttl_seconds.min(plan.max_ttl_seconds);
         let ttl = req.ttl_seconds.unwrap_or(cfg.sandbox.default_ttl_seconds.min(max_ttl));
         if ttl == 0 || ttl > max_ttl {
@@ -47,7 +55,7 @@ impl Service {
             .quotas
             .reserve_sandbox(caller.tenant_id(), plan)
             .inspect_err(|_| self.count_refusal("quota_exceeded"))?;
-        let lease = self.inner.pool.acquire(&image, &limits, plan.priority).await?;
+        let lease = self.inner.pool.acquire(&image, &limits, network, plan.priority).await?;
         let created_at_ms = now_ms();
         let expires_at_ms = created_at_ms + (ttl as i64) * 1000;
         let sb = lease.sandbox();
@@ -58,7 +66,7 @@ impl Service {
             state: SandboxState::Running,
             image: image.name(),
             limits,
-            env_json: serde_json::to_string(&req.env).unwrap_or_else(|_| "{}".into()),
+            env_json: serde_json::to_string(&env).unwrap_or_else(|_| "{}".into()),
             created_at_ms,
             expires_at_ms: Some(expires_at_ms),
             ended_at_ms: None,
@@ -66,12 +74,14 @@ impl Service {
             host_pid: Some(i64::from(sb.pid)),
             exec_count: 0,
         };
+        let egress = policy.map(|p| self.attach_egress(sb, caller.tenant_id(), p)).transpose()?;
         let info = record.info();
         self.inner.store.insert_sandbox(record).await?;
         let live = Arc::new(Live {
             id: info.id.clone(),
             tenant_id: caller.tenant_id().to_string(),
-            env: req.env,
+            env,
+            egress,
             limits,
             expires_at_ms,
             lease: tokio::sync::RwLock::new(Some(lease)),
@@ -104,13 +114,17 @@ impl Service {
 
     /// `GET /v1/sandboxes/{id}`. Another tenant's sandbox is not found.
     pub async fn get_sandbox(&self, caller: &Caller, id: &str) -> Result<SandboxInfo> {
-        self.inner
+        let mut info = self
+            .inner
             .store
             .get_sandbox(id)
             .await?
             .filter(|r| caller.sees(&r.tenant_id))
             .map(|r| r.info())
-            .ok_or_else(|| CoreError::SandboxNotFound(id.to_string()))
+            .ok_or_else(|| CoreError::SandboxNotFound(id.to_string()))?;
+        let live = self.lock_live().get(id).cloned();
+        info.egress = live.and_then(|l| l.egress.as_ref().map(|s| s.summary()));
+        Ok(info)
     }
 
     /// `DELETE /v1/sandboxes/{id}`: kills everything in it and frees it.
@@ -161,6 +175,12 @@ impl Service {
         let Some(lease) = guard.as_ref() else {
             return Err(CoreError::SandboxNotRunning { id: id.to_string(), state: "destroyed".into() });
         };
+        let execution_id = ids::new_id("ex");
+        if let Some(s) = &live.egress {
+            // Concurrent commands share the sandbox's network: traffic is
+            // attributed to the latest one.
+            s.set_execution(Some(execution_id.clone()));
+        }
         let out = self.exec_in(lease.sandbox(), valid, sink).await;
         drop(guard);
         let out = match out {
@@ -180,7 +200,8 @@ impl Service {
                 return Err(e);
             }
         };
-        let result = request::result(&out, id, &ids::new_id("ex"));
+        let mut result = request::result(&out, id, &execution_id);
+        result.egress = live.egress.as_ref().map(|s| s.summary());
         let record = execution_record(&owner.id, caller, &result, &req.command, started_ms, &live.limits);
         let used = Used { cpu_ms: record.cpu_ms, gb_seconds: record.gb_seconds };
         self.inner.store.insert_execution(record).await?;

@@ -26,6 +26,8 @@ pub(crate) struct Live {
     pub expires_at_ms: i64,
     /// `None` once the sandbox is being destroyed.
     pub lease: tokio::sync::RwLock<Option<Lease>>,
+    /// The egress session of a governed sandbox (ends with it).
+    pub egress: Option<superserver_egress::Session>,
     /// Its place among the tenant's concurrent sandboxes, given back when
     /// the sandbox ends.
     pub _slot: SandboxSlot,
@@ -67,6 +69,7 @@ pub(crate) struct Inner {
     pub alerts: crate::alerts::AlertsState,
     pub logs: crate::logs::Logs,
     pub metrics: crate::metrics::MetricsState,
+    pub egress: crate::egress::Egress,
 }
 
 /// The core service. Cheap to clone.
@@ -133,6 +136,7 @@ impl Service {
         let auth = Auth::new(cfg.auth.enabled, plans, &store.list_tenants().await?, &store.list_keys().await?)?;
         let quotas = Quotas::default();
         let anomalies = crate::anomaly::Anomalies::new(&cfg.anomaly);
+        let egress = crate::egress::Egress::new(&cfg.egress);
         let now = now_ms();
         quotas.load(&store.usage_since(plans::month_of(now).0).await?, now);
         let svc = Self {
@@ -159,6 +163,7 @@ impl Service {
                 alerts: Default::default(),
                 logs: Default::default(),
                 metrics: Default::default(),
+                egress,
             }),
         };
         svc.bootstrap().await?;
@@ -173,6 +178,7 @@ impl Service {
         svc.start_alerts();
         svc.start_logs();
         svc.start_metrics();
+        svc.start_egress();
         Ok(svc)
     }
 
@@ -259,6 +265,9 @@ impl Service {
             lease.sandbox().kill();
         }
         let lease = live.lease.write().await.take();
+        if let Some(s) = &live.egress {
+            s.close();
+        }
         drop(lease);
         if let Err(e) = self.inner.store.end_sandbox(&live.id, state, reason, now_ms()).await {
             tracing::error!(sandbox = %live.id, error = %e, "cannot record the end of a sandbox");

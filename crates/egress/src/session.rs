@@ -85,6 +85,11 @@ impl Session {
         }
     }
 
+    /// Stops serving the sandbox's sockets and closes its connections.
+    pub fn close(&self) {
+        self.state.cancel.cancel();
+    }
+
     /// The execution whose traffic this is, for the events that follow.
     pub fn set_execution(&self, id: Option<String>) {
         *self.state.execution.lock().unwrap_or_else(|e| e.into_inner()) = id;

@@ -110,12 +110,12 @@ mod tests {
     fn template_has_identity_files_and_no_secrets() {
         let dir = tempfile::tempdir().unwrap();
         let etc = dir.path().join("etc");
-        build(&etc, "sandbox").unwrap();
+        build(&etc, "sandbox", None).unwrap();
         let passwd = fs::read_to_string(etc.join("passwd")).unwrap();
         assert!(passwd.contains("sandbox:x:1000:1000"));
         assert!(!etc.join("shadow").exists());
         assert!(fs::read_to_string(etc.join("hosts")).unwrap().contains("127.0.1.1\tsandbox"));
         // Rebuilding replaces the old template.
-        build(&etc, "sandbox").unwrap();
+        build(&etc, "sandbox", None).unwrap();
     }
 }

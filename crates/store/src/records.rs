@@ -44,6 +44,7 @@ impl SandboxRecord {
             ended_at_ms: self.ended_at_ms,
             end_reason: self.end_reason.clone(),
             exec_count: self.exec_count,
+            egress: None,
         }
     }
 }

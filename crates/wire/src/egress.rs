@@ -148,7 +148,7 @@ pub struct EgressEventList {
 }
 
 /// What one sandbox (or run) reached, in its results.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EgressSummary {
     /// Names (or addresses) reached, each once, sorted.
     pub hosts: Vec<String>,
@@ -157,4 +157,66 @@ pub struct EgressSummary {
     pub dns_queries: u64,
     pub bytes_out: u64,
     pub bytes_in: u64,
+}
+
+/// A connection held until a person decides (`on_unknown: ask`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Approval {
+    pub id: String,
+    pub tenant: String,
+    pub sandbox_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+    pub protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub requested_at_ms: i64,
+    /// When the connection is denied if nobody decides.
+    pub expires_at_ms: i64,
+    pub state: ApprovalState,
+    /// Who decided (an API key id, a dashboard user, or `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    Pending,
+    AllowedOnce,
+    AllowedAlways,
+    Denied,
+    /// Nobody decided in time: denied.
+    Expired,
+}
+
+/// `GET /v1/approvals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalList {
+    pub approvals: Vec<Approval>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    AllowOnce,
+    /// Allow, and add the destination to the sandbox's policy.
+    AllowAlways,
+    Deny,
+}
+
+/// `POST /v1/approvals/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideApprovalRequest {
+    pub decision: ApprovalDecision,
 }

@@ -145,6 +145,9 @@ pub struct RunRequest {
     pub limits: Option<Limits>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileUpload>,
+    /// Network access: none (the default) or governed by a policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSpec>,
 }
 
 impl RunRequest {
@@ -196,6 +199,10 @@ pub struct ExecResult {
     /// Set when the command could not be started (e.g. executable not found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What a governed sandbox reached during the command (one-shot runs)
+    /// or so far (persistent sandboxes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressSummary>,
 }
 
 /// One line of a streamed run or exec.
@@ -226,6 +233,9 @@ pub struct CreateSandboxRequest {
     /// Lifetime; the sandbox is destroyed when it expires. Default from config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds: Option<u64>,
+    /// Network access: none (the default) or governed by a policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSpec>,
 }
 
 /// State of a sandbox as recorded by the server.
@@ -308,6 +318,9 @@ pub struct SandboxInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_reason: Option<String>,
     pub exec_count: u64,
+    /// What a governed sandbox has reached (while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<EgressSummary>,
 }
 
 /// `GET /v1/sandboxes`.

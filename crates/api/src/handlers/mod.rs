@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod anomalies;
+pub mod egress;
 pub mod files;
 pub mod health;
 pub mod logs;

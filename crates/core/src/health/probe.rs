@@ -94,7 +94,11 @@ impl Service {
             let plan = admin.limits()?;
             let valid = request::validate(cfg, &req, &BTreeMap::new(), plan)?;
             let image = Image::parse(&cfg.sandbox.default_image)?;
-            let lease = self.inner.pool.acquire(&image, &cfg.limits.default, plan.priority).await?;
+            let lease = self
+                .inner
+                .pool
+                .acquire(&image, &cfg.limits.default, superserver_runtime::Network::None, plan.priority)
+                .await?;
             let out = self.exec_in(lease.sandbox(), valid, None).await?;
             crate::Result::<_>::Ok(out)
         };

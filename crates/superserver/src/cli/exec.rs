@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
-use superserver_wire::{ExecRequest, ExecResult, FileUpload, Limits, RunAs, StreamEvent};
+use superserver_wire::{
+    EgressLogLevel, EgressRule, ExecRequest, ExecResult, FileUpload, Limits, NetworkMode, NetworkSpec, OnUnknown,
+    RunAs, StreamEvent,
+};
 use tokio::io::AsyncReadExt;
 
 use super::output::{human_bytes, human_duration, print_json};
@@ -50,6 +53,7 @@ pub struct ExecArgs {
 }
 
 const HEADING_LIMITS: &str = "Sandbox limits";
+const HEADING_NETWORK: &str = "Network";
 
 /// Resource limits of a new sandbox (default: the server's).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -73,6 +77,52 @@ impl LimitArgs {
     pub(crate) fn to_limits(&self) -> Option<Limits> {
         let limits = Limits { memory_mb: self.memory, pids: self.pids, cpu_percent: self.cpu, disk_mb: self.disk };
         (limits != Limits::default()).then_some(limits)
+    }
+}
+
+/// Network access of a new sandbox (default: none).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NetworkArgs {
+    /// Give the sandbox governed network access: every connection and DNS
+    /// query goes through the egress proxy and its policy.
+    #[arg(long, help_heading = HEADING_NETWORK)]
+    pub network: bool,
+    /// Destination the sandbox may reach: `host[:port]`, `*.suffix[:port]`,
+    /// an IPv4 address or CIDR (repeatable; implies --network).
+    #[arg(long = "allow", value_name = "RULE", help_heading = HEADING_NETWORK)]
+    pub allow: Vec<String>,
+    /// Destination the sandbox may never reach; wins over --allow (repeatable).
+    #[arg(long = "deny", value_name = "RULE", help_heading = HEADING_NETWORK)]
+    pub deny: Vec<String>,
+    /// Hold connections to unknown destinations for approval
+    /// (`superserver approvals`) instead of denying them.
+    #[arg(long, help_heading = HEADING_NETWORK)]
+    pub ask: bool,
+    /// Which egress events are kept: off, blocks (default) or full.
+    #[arg(long = "egress-log", value_name = "LEVEL", value_parser = parse_log_level, help_heading = HEADING_NETWORK)]
+    pub egress_log: Option<EgressLogLevel>,
+}
+
+fn parse_log_level(s: &str) -> Result<EgressLogLevel, String> {
+    match s {
+        "off" => Ok(EgressLogLevel::Off),
+        "blocks" => Ok(EgressLogLevel::Blocks),
+        "full" => Ok(EgressLogLevel::Full),
+        _ => Err(format!("`{s}`: use off, blocks or full")),
+    }
+}
+
+impl NetworkArgs {
+    /// The network to ask for, or `None` when no flag was given.
+    pub(crate) fn to_spec(&self) -> Option<NetworkSpec> {
+        let governed = self.network || !self.allow.is_empty() || !self.deny.is_empty() || self.ask;
+        governed.then(|| NetworkSpec {
+            mode: NetworkMode::Policy,
+            allow: self.allow.iter().cloned().map(EgressRule::Short).collect(),
+            deny: self.deny.iter().cloned().map(EgressRule::Short).collect(),
+            on_unknown: self.ask.then_some(OnUnknown::Ask),
+            log: self.egress_log,
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 
 use superserver_wire::RunRequest;
 
-use super::exec::{self, ExecArgs, LimitArgs, Target, EXIT_NOT_RUN};
+use super::exec::{self, ExecArgs, LimitArgs, NetworkArgs, Target, EXIT_NOT_RUN};
 use super::ClientOpts;
 
 /// Arguments of `superserver run`.
@@ -13,6 +13,8 @@ pub struct RunArgs {
     pub image: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     #[command(flatten)]
     pub exec: ExecArgs,
     /// The command and its arguments, run without a shell
@@ -43,6 +45,7 @@ pub async fn run(opts: &ClientOpts, args: RunArgs) -> anyhow::Result<i32> {
         user: req.user,
         limits: args.limits.to_limits(),
         files: req.files,
+        network: args.network.to_spec(),
     };
     exec::execute(opts, Target::Run(run)).await
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use superserver_client::Client;
 use superserver_wire::{CreateSandboxRequest, FileList, SandboxInfo, SandboxState};
 
-use super::exec::{self, ExecArgs, LimitArgs, Target, EXIT_NOT_RUN};
+use super::exec::{self, ExecArgs, LimitArgs, NetworkArgs, Target, EXIT_NOT_RUN};
 use super::output::{age, human_bytes, mode_string, now_ms, print_json, print_table, until, utc, Progress};
 use super::{cp, parse, ClientOpts};
 
@@ -23,6 +23,8 @@ pub enum SandboxCmd {
         ttl: Option<Duration>,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        network: NetworkArgs,
         /// Environment variable for every command in the sandbox (repeatable).
         #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse::parse_env)]
         env: Vec<(String, String)>,
@@ -93,12 +95,13 @@ async fn dispatch(opts: &ClientOpts, cmd: SandboxCmd) -> anyhow::Result<i32> {
     // Built per arm: `exec` reports a bad URL itself, with its own exit code.
     let client = || opts.client();
     match cmd {
-        SandboxCmd::Create { image, ttl, limits, env } => {
+        SandboxCmd::Create { image, ttl, limits, network, env } => {
             let req = CreateSandboxRequest {
                 image,
                 env: exec::env_map(&env),
                 limits: limits.to_limits(),
                 ttl_seconds: ttl.map(parse::secs_ceil),
+                network: network.to_spec(),
             };
             let info = {
                 let _progress = Progress::start("creating sandbox…");
@@ -251,6 +254,7 @@ mod tests {
             ended_at_ms: None,
             end_reason: None,
             exec_count: 7,
+            egress: None,
         }
     }
 

@@ -1,0 +1,295 @@
+//! Governed egress of `policy`-mode sandboxes: the proxy's configuration,
+//! each sandbox's session, the audit trail (stored in batches, streamed
+//! live) and the approvals of held connections.
+
+mod approvals;
+pub mod config;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use superserver_egress::{EventSink, Policy, Proxy, ProxyConfig, Session, SessionSpec};
+use superserver_runtime::{Network, Sandbox};
+use superserver_store::EgressFilter;
+use superserver_wire::{
+    Approval, ApprovalDecision, EgressDecision, EgressEvent, NetworkMode, NetworkSpec, PlanLimits, Role,
+};
+use tokio::sync::{broadcast, mpsc};
+
+pub use approvals::Approvals;
+pub use config::EgressConfig;
+
+use crate::error::{CoreError, Result};
+use crate::service::{now_ms, Service};
+use crate::tenancy::Caller;
+
+/// Events waiting to be stored; beyond this the proxy's events are dropped
+/// (and counted) rather than slowing sandboxes down.
+const QUEUE: usize = 65_536;
+/// Most events stored in one write.
+const BATCH: usize = 1024;
+
+/// The egress state of the service.
+pub(crate) struct Egress {
+    pub proxy: Proxy,
+    pub approvals: Arc<Approvals>,
+    pub events: broadcast::Sender<EgressEvent>,
+    pub dropped: Arc<AtomicU64>,
+    queue: std::sync::Mutex<Option<mpsc::Receiver<EgressEvent>>>,
+}
+
+struct Sink {
+    tx: mpsc::Sender<EgressEvent>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl EventSink for Sink {
+    fn record(&self, event: EgressEvent) {
+        if self.tx.try_send(event).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Egress {
+    pub fn new(cfg: &EgressConfig) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let approvals = Arc::new(Approvals::new(Duration::from_secs(cfg.approval_timeout_seconds)));
+        let proxy_cfg = ProxyConfig {
+            hosts: cfg.hosts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
+            approval_timeout: Duration::from_secs(cfg.approval_timeout_seconds),
+            ..Default::default()
+        };
+        let sink = Arc::new(Sink { tx, dropped: dropped.clone() });
+        let approver: Arc<dyn superserver_egress::Approver> = approvals.clone();
+        Self {
+            proxy: Proxy::new(proxy_cfg, sink, Some(approver)),
+            approvals,
+            events: broadcast::channel(1024).0,
+            dropped,
+            queue: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+}
+
+/// The proxy settings of a governed sandbox's commands: for clients that
+/// honour them (everything else is redirected anyway).
+pub(crate) fn proxy_env() -> Vec<(String, String)> {
+    let url = format!("http://127.0.0.1:{}", superserver_runtime::network::PROXY_PORT);
+    let no_proxy = "localhost,127.0.0.1,::1".to_string();
+    vec![
+        ("HTTP_PROXY".into(), url.clone()),
+        ("HTTPS_PROXY".into(), url.clone()),
+        ("http_proxy".into(), url.clone()),
+        ("https_proxy".into(), url),
+        ("NO_PROXY".into(), no_proxy.clone()),
+        ("no_proxy".into(), no_proxy),
+    ]
+}
+
+/// Which events to list (`GET /v1/egress/events`).
+#[derive(Debug, Clone, Default)]
+pub struct EgressQuery {
+    pub sandbox: Option<String>,
+    pub execution: Option<String>,
+    pub decision: Option<EgressDecision>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub after_id: Option<i64>,
+    pub limit: usize,
+}
+
+impl Service {
+    /// The policy a request's `network` asks for, checked against the plan;
+    /// `None` for no network.
+    pub(crate) fn requested_policy(
+        &self,
+        caller: &Caller,
+        plan: &PlanLimits,
+        spec: Option<&NetworkSpec>,
+    ) -> Result<Option<Policy>> {
+        let Some(spec) = spec.filter(|s| s.mode == NetworkMode::Policy) else {
+            if spec.is_some_and(|s| !s.allow.is_empty() || !s.deny.is_empty()) {
+                return Err(CoreError::InvalidRequest(
+                    "network.allow and network.deny need network.mode = \"policy\"".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        caller.require_feature(plan.network, "network access")?;
+        Policy::compile(spec).map(Some).map_err(|e| CoreError::InvalidRequest(format!("network: {e}")))
+    }
+
+    /// The runtime network of a sandbox with `policy`.
+    pub(crate) fn network_of(policy: &Option<Policy>) -> Network {
+        if policy.is_some() {
+            Network::Governed
+        } else {
+            Network::None
+        }
+    }
+
+    /// Starts governing `sb`'s traffic with `policy`.
+    pub(crate) fn attach_egress(&self, sb: &Sandbox, tenant_id: &str, policy: Policy) -> Result<Session> {
+        let net = sb
+            .governed_net()
+            .ok_or_else(|| CoreError::Internal("a governed sandbox came without its network".into()))?;
+        let dup = |e: std::io::Error| CoreError::Internal(format!("egress sockets: {e}"));
+        let tcp = net.tcp.try_clone().map_err(dup)?;
+        let dns = net.dns.try_clone().map_err(dup)?;
+        let spec = SessionSpec { tenant: tenant_id.to_string(), sandbox_id: sb.id.clone(), policy };
+        self.inner.egress.proxy.attach(tcp, dns, spec).map_err(dup)
+    }
+
+    /// Stores the proxy's events in batches and passes them on to live
+    /// followers; prunes old ones.
+    pub(crate) fn start_egress(&self) {
+        let rx = self.inner.egress.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut rx) = rx {
+            let svc = self.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(BATCH);
+                while rx.recv_many(&mut batch, BATCH).await > 0 {
+                    match svc.inner.store.insert_egress_events(std::mem::take(&mut batch)).await {
+                        Ok(stored) => {
+                            for e in stored {
+                                let _ = svc.inner.egress.events.send(e);
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot store egress events"),
+                    }
+                }
+            });
+        }
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let keep = Duration::from_secs(svc.inner.cfg.egress.retention_days * 86_400);
+            loop {
+                tokio::select! {
+                    () = svc.inner.cancel.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                }
+                let before = now_ms() - keep.as_millis() as i64;
+                if let Err(e) = svc.inner.store.prune_egress_events(before).await {
+                    tracing::warn!(error = %e, "cannot prune egress events");
+                }
+            }
+        });
+    }
+
+    /// `GET /v1/egress/events`: the caller's tenant's (every tenant's for an
+    /// admin), oldest first.
+    pub async fn egress_events(&self, caller: &Caller, q: EgressQuery) -> Result<Vec<EgressEvent>> {
+        caller.require(Role::Viewer, "reading egress events")?;
+        let filter = EgressFilter {
+            tenant_id: (!caller.is_admin()).then(|| caller.tenant_id().to_string()),
+            sandbox_id: q.sandbox,
+            execution_id: q.execution,
+            decision: q.decision,
+            from_ms: q.from_ms,
+            to_ms: q.to_ms,
+            after_id: q.after_id,
+            limit: q.limit.clamp(1, 10_000),
+        };
+        Ok(self.inner.store.list_egress_events(filter).await?)
+    }
+
+    /// Egress events as they are stored, unfiltered (for the dashboard).
+    pub fn subscribe_egress(&self) -> broadcast::Receiver<EgressEvent> {
+        self.inner.egress.events.subscribe()
+    }
+
+    /// `follow=true`: the stored events matching `q` (the most recent
+    /// `q.limit` when no `after_id` is given), then new ones as they are
+    /// stored, without gaps or repeats. Ends when the receiver is dropped.
+    pub async fn follow_egress(&self, caller: &Caller, q: EgressQuery) -> Result<mpsc::Receiver<EgressEvent>> {
+        caller.require(Role::Viewer, "reading egress events")?;
+        let mut live = self.inner.egress.events.subscribe();
+        let backlog = self.egress_events(caller, EgressQuery { to_ms: None, ..q.clone() }).await?;
+        let (tx, rx) = mpsc::channel(256);
+        let tenant = (!caller.is_admin()).then(|| caller.tenant_id().to_string());
+        let cancel = self.inner.cancel.clone();
+        tokio::spawn(async move {
+            let mut last = q.after_id.unwrap_or(0);
+            for e in backlog {
+                last = last.max(e.id);
+                if tx.send(e).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                let e = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tx.closed() => return,
+                    e = live.recv() => e,
+                };
+                let e = match e {
+                    Ok(e) => e,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "an egress follower fell behind");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let wanted = e.id > last
+                    && tenant.as_ref().is_none_or(|t| *t == e.tenant)
+                    && q.sandbox.as_ref().is_none_or(|s| *s == e.sandbox_id)
+                    && q.execution.as_ref().is_none_or(|x| Some(x) == e.execution_id.as_ref())
+                    && q.decision.is_none_or(|d| d == e.decision);
+                if wanted {
+                    last = e.id;
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Events the proxy produced that could not be queued for storage.
+    pub fn egress_events_dropped(&self) -> u64 {
+        self.inner.egress.dropped.load(Ordering::Relaxed)
+    }
+
+    /// `GET /v1/approvals`.
+    pub fn approvals(&self, caller: &Caller) -> Result<Vec<Approval>> {
+        caller.require(Role::Viewer, "reading approvals")?;
+        let tenant = (!caller.is_admin()).then(|| caller.tenant_id());
+        Ok(self.inner.egress.approvals.list(tenant))
+    }
+
+    /// `POST /v1/approvals/{id}`.
+    pub async fn decide_approval(&self, caller: &Caller, id: &str, decision: ApprovalDecision) -> Result<Approval> {
+        caller.require(Role::Member, "deciding approvals")?;
+        let approvals = &self.inner.egress.approvals;
+        let visible = approvals.get(id).filter(|a| caller.sees(&a.tenant));
+        if visible.is_none() {
+            return Err(CoreError::ApprovalNotFound(id.to_string()));
+        }
+        let who = caller.key_id.clone().map_or_else(|| caller.tenant.name.clone(), |k| format!("key {k}"));
+        let decided = approvals.decide(id, decision, &who).map_err(|done| match done {
+            Some(a) => CoreError::Conflict(format!("approval {id} was already decided: {:?}", a.state)),
+            None => CoreError::ApprovalNotFound(id.to_string()),
+        })?;
+        let details = serde_json::json!({
+            "decision": decision,
+            "sandbox_id": decided.sandbox_id,
+            "name": decided.name,
+            "address": decided.address,
+            "port": decided.port,
+        });
+        let record = crate::admin::audit_record(Some(caller), "egress.approval", id, details);
+        if let Err(e) = self.inner.store.insert_audit(record).await {
+            tracing::error!(error = %e, "cannot record an approval decision in the audit log");
+        }
+        Ok(decided)
+    }
+
+    pub fn subscribe_approvals(&self) -> broadcast::Receiver<Approval> {
+        self.inner.egress.approvals.subscribe()
+    }
+}

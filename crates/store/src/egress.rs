@@ -1,0 +1,111 @@
+//! Egress audit events.
+
+use rusqlite::params;
+use superserver_wire::{EgressDecision, EgressEvent};
+
+use crate::error::Result;
+use crate::records::query_all;
+use crate::store::Store;
+
+/// Which events to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EgressFilter {
+    pub tenant_id: Option<String>,
+    pub sandbox_id: Option<String>,
+    pub execution_id: Option<String>,
+    pub decision: Option<EgressDecision>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Only events with a larger id (to page or to follow).
+    pub after_id: Option<i64>,
+    pub limit: usize,
+}
+
+const COLUMNS: &str = "id, at_ms, tenant_id, sandbox_id, execution_id, protocol, name, address, port, method, path, \
+                       decision, rule, bytes_out, bytes_in, duration_ms";
+
+fn row(r: &rusqlite::Row<'_>) -> Result<EgressEvent> {
+    let decision: String = r.get(11)?;
+    Ok(EgressEvent {
+        id: r.get(0)?,
+        at_ms: r.get(1)?,
+        tenant: r.get(2)?,
+        sandbox_id: r.get(3)?,
+        execution_id: r.get(4)?,
+        protocol: r.get(5)?,
+        name: r.get(6)?,
+        address: r.get(7)?,
+        port: r.get::<_, Option<i64>>(8)?.and_then(|p| u16::try_from(p).ok()),
+        method: r.get(9)?,
+        path: r.get(10)?,
+        decision: EgressDecision::parse(&decision).unwrap_or(EgressDecision::Deny),
+        rule: r.get(12)?,
+        bytes_out: r.get::<_, i64>(13)?.max(0) as u64,
+        bytes_in: r.get::<_, i64>(14)?.max(0) as u64,
+        duration_ms: r.get(15)?,
+    })
+}
+
+impl Store {
+    /// Stores events (in the writer's shared transaction); returns them
+    /// with their ids.
+    pub async fn insert_egress_events(&self, events: Vec<EgressEvent>) -> Result<Vec<EgressEvent>> {
+        self.write(move |c| {
+            let mut st = c.prepare_cached(
+                "INSERT INTO egress_events (at_ms, tenant_id, sandbox_id, execution_id, protocol, name, address,
+                   port, method, path, decision, rule, bytes_out, bytes_in, duration_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            let mut stored = events.clone();
+            for e in &mut stored {
+                st.execute(params![
+                    e.at_ms,
+                    e.tenant,
+                    e.sandbox_id,
+                    e.execution_id,
+                    e.protocol,
+                    e.name,
+                    e.address,
+                    e.port,
+                    e.method,
+                    e.path,
+                    e.decision.as_str(),
+                    e.rule,
+                    e.bytes_out as i64,
+                    e.bytes_in as i64,
+                    e.duration_ms,
+                ])?;
+                e.id = c.last_insert_rowid();
+            }
+            Ok(stored)
+        })
+        .await
+    }
+
+    /// Events matching `f`, oldest first.
+    pub async fn list_egress_events(&self, f: EgressFilter) -> Result<Vec<EgressEvent>> {
+        let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
+        let decision = f.decision.map(EgressDecision::as_str);
+        self.read(move |c| {
+            query_all(
+                c,
+                &format!(
+                    "SELECT {COLUMNS} FROM egress_events
+                     WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR sandbox_id = ?2)
+                       AND (?3 IS NULL OR execution_id = ?3) AND (?4 IS NULL OR decision = ?4)
+                       AND at_ms >= coalesce(?5, 0) AND at_ms <= coalesce(?6, 9223372036854775807)
+                       AND id > coalesce(?7, 0)
+                     ORDER BY id LIMIT ?8"
+                ),
+                params![f.tenant_id, f.sandbox_id, f.execution_id, decision, f.from_ms, f.to_ms, f.after_id, limit],
+                row,
+            )
+        })
+        .await
+    }
+
+    /// Forgets events older than `before_ms` (retention).
+    pub async fn prune_egress_events(&self, before_ms: i64) -> Result<usize> {
+        self.write(move |c| Ok(c.execute("DELETE FROM egress_events WHERE at_ms < ?1", params![before_ms])?)).await
+    }
+}
