@@ -23,6 +23,7 @@
 mod alerts;
 mod auth;
 mod client;
+mod egress;
 mod error;
 mod logs;
 mod metrics;
@@ -31,6 +32,7 @@ mod services;
 mod tenancy;
 
 pub use client::{Client, FileContent, DEFAULT_URL};
+pub use egress::EgressQuery;
 pub use error::{ClientError, QuotaDetails, Result};
 pub use logs::LogsQuery;
 pub use ndjson::LineSplitter;

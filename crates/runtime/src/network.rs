@@ -65,21 +65,21 @@ impl GovernedNet {
 fn ruleset() -> String {
     format!(
         "table ip superserver {{\n\
-         \tchain redirect {{\n\
+         \tchain to_proxy {{\n\
          \t\ttype nat hook output priority -100; policy accept;\n\
          \t\tip daddr 127.0.0.0/8 return\n\
          \t\tfib daddr type local return\n\
          \t\tudp dport 53 redirect to :{DNS_PORT}\n\
          \t\tmeta l4proto tcp redirect to :{PROXY_PORT}\n\
          \t}}\n\
-         \tchain out {{\n\
+         \tchain only_loopback {{\n\
          \t\ttype filter hook output priority 0; policy drop;\n\
          \t\tip daddr 127.0.0.0/8 accept\n\
          \t\tfib daddr type local accept\n\
          \t}}\n\
          }}\n\
          table ip6 superserver {{\n\
-         \tchain out {{\n\
+         \tchain only_loopback {{\n\
          \t\ttype filter hook output priority 0; policy drop;\n\
          \t\tip6 daddr ::1 accept\n\
          \t}}\n\

@@ -285,8 +285,8 @@ impl Runtime {
             }
         };
         let timeout = self.inner.cfg.setup_timeout;
-        let parts = SandboxParts { pid: spawned.pid, pidfd: spawned.pidfd, cgroup, slot };
-        match Sandbox::connect(id, image, limits, net, spawned.pid, parts, stream, timeout).await {
+        let parts = SandboxParts { pid: spawned.pid, pidfd: spawned.pidfd, cgroup, slot, net };
+        match Sandbox::connect(id, image, limits, spawned.pid, parts, stream, timeout).await {
             Ok(sb) => Ok(sb),
             Err((e, parts)) => {
                 self.release(parts).await;

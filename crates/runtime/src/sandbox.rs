@@ -189,7 +189,6 @@ impl Sandbox {
         id: String,
         image: Image,
         limits: EffectiveLimits,
-        net: Option<GovernedNet>,
         pid: i32,
         parts: SandboxParts,
         ctrl: UnixStream,
@@ -208,7 +207,7 @@ impl Sandbox {
             id,
             image,
             limits,
-            net,
+            net: parts.net,
             pid,
             pidfd: parts.pidfd,
             cgroup: parts.cgroup,
@@ -349,7 +348,7 @@ impl Sandbox {
     }
 
     pub(crate) fn into_parts(self) -> SandboxParts {
-        SandboxParts { pid: self.pid, pidfd: self.pidfd, cgroup: self.cgroup, slot: self.slot }
+        SandboxParts { pid: self.pid, pidfd: self.pidfd, cgroup: self.cgroup, slot: self.slot, net: self.net }
     }
 }
 
@@ -359,6 +358,8 @@ pub(crate) struct SandboxParts {
     pub pidfd: OwnedFd,
     pub cgroup: SandboxCgroup,
     pub slot: u32,
+    /// The governed namespace's sockets (closed last, with the namespace).
+    pub net: Option<GovernedNet>,
 }
 
 struct KillOnDrop<'a> {

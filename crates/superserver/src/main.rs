@@ -95,6 +95,20 @@ enum Command {
         #[command(subcommand)]
         cmd: Option<cli::ServicesCmd>,
     },
+    /// Egress audit events of governed (`--network`) sandboxes.
+    Egress {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(subcommand)]
+        cmd: cli::EgressCmd,
+    },
+    /// Connections held for a decision (`--ask`): list, allow, deny.
+    Approvals {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(subcommand)]
+        cmd: Option<cli::ApprovalsCmd>,
+    },
     /// Show, acknowledge and silence alerts about the host's services (admin).
     Alerts {
         #[command(flatten)]
@@ -151,6 +165,8 @@ fn main() {
             Command::Audit { client, limit } => cli::audit(&client, limit).await,
             Command::Services { client, cmd } => cli::services(&client, cmd).await,
             Command::Alerts { client, cmd } => cli::alerts(&client, cmd).await,
+            Command::Egress { client, cmd } => cli::egress(&client, cmd).await,
+            Command::Approvals { client, cmd } => cli::approvals(&client, cmd).await,
             Command::Logs { client, args } => cli::logs(&client, args).await,
             Command::Metrics { client, args } => cli::metrics(&client, args).await,
             Command::Zygote => unreachable!("dispatched above"),

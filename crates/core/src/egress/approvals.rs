@@ -63,13 +63,13 @@ impl Approvals {
         book.pending.get(id).map(|p| p.approval.clone()).or_else(|| book.decided.iter().find(|a| a.id == id).cloned())
     }
 
-    /// Decides a pending approval. `Err` with the approval when it was
-    /// already decided (or expired).
-    pub fn decide(&self, id: &str, decision: ApprovalDecision, who: &str) -> Result<Approval, Option<Approval>> {
+    /// Decides a pending approval. `Err` with its state when it was already
+    /// decided (or expired), `Err(None)` when there is no such approval.
+    pub fn decide(&self, id: &str, decision: ApprovalDecision, who: &str) -> Result<Approval, Option<ApprovalState>> {
         let mut book = self.book();
         expire(&mut book);
         let Some(p) = book.pending.remove(id) else {
-            return Err(book.decided.iter().find(|a| a.id == id).cloned());
+            return Err(book.decided.iter().find(|a| a.id == id).map(|a| a.state));
         };
         let (answer, state) = match decision {
             ApprovalDecision::AllowOnce => (ApprovalAnswer::AllowOnce, ApprovalState::AllowedOnce),

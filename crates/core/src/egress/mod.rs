@@ -272,7 +272,7 @@ impl Service {
         }
         let who = caller.key_id.clone().map_or_else(|| caller.tenant.name.clone(), |k| format!("key {k}"));
         let decided = approvals.decide(id, decision, &who).map_err(|done| match done {
-            Some(a) => CoreError::Conflict(format!("approval {id} was already decided: {:?}", a.state)),
+            Some(state) => CoreError::Conflict(format!("approval {id} was already decided: {state:?}")),
             None => CoreError::ApprovalNotFound(id.to_string()),
         })?;
         let details = serde_json::json!({
