@@ -28,6 +28,8 @@ pub struct ServerSpec {
     pub id_base: u64,
     /// API keys required (the server's default); off, every loopback caller is the admin.
     pub auth: bool,
+    /// More configuration, appended as it is.
+    pub extra_toml: String,
 }
 
 impl ServerSpec {
@@ -45,6 +47,8 @@ impl ServerSpec {
                 "\n[limits.default]\nmemory_mb = {memory_mb}\npids = 64\ncpu_percent = 100\ndisk_mb = {disk_mb}\n"
             ));
         }
+        t.push('\n');
+        t.push_str(&self.extra_toml);
         t
     }
 }

@@ -2,6 +2,7 @@
 //! each other, and the plan that bounds them.
 
 mod cold;
+mod egress;
 mod idle;
 mod logs;
 mod monitor;
@@ -55,6 +56,7 @@ pub enum Phase {
     Tenancy,
     Logs,
     Monitor,
+    Egress,
 }
 
 /// How much each phase does.
@@ -103,6 +105,7 @@ impl Plan {
                 Phase::Tenancy,
                 Phase::Logs,
                 Phase::Monitor,
+                Phase::Egress,
             ],
             docker_enabled: true,
             wait_quiet: Duration::from_secs(120),
@@ -167,6 +170,7 @@ pub fn spec(k: u64, pool_size: usize, parallel_creates: usize) -> ServerSpec {
         small_limits: None,
         id_base: ID_BASE + k * ID_STEP,
         auth: true,
+        extra_toml: String::new(),
     }
 }
 
@@ -273,6 +277,14 @@ pub async fn run_all(bin: PathBuf, plan: Plan) -> Result<usize> {
         section("log ingestion: level detection, template mining, SQLite + FTS5", &plan);
         if let Err(e) = logs::run(plan.quick, &mut report).await {
             failed.push(format!("logs phase: {e:#}"));
+        }
+        phase_end();
+    }
+
+    if on(Phase::Egress) {
+        section("governed egress: create with a policy, proxy latency and throughput against direct", &plan);
+        if let Err(e) = egress::run(&bin, &plan, &mut report).await {
+            failed.push(format!("egress phase: {e:#}"));
         }
         phase_end();
     }
