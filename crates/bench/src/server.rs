@@ -277,8 +277,10 @@ mod tests {
             small_limits: Some((64, 16)),
             id_base: 3_000_000_000,
             auth: false,
+            extra_toml: "[egress.hosts]\n\"a.test\" = \"127.0.0.1\"\n".into(),
         };
         let t = spec.toml();
+        assert!(t.ends_with("[egress.hosts]\n\"a.test\" = \"127.0.0.1\"\n"), "{t}");
         assert!(t.contains("[auth]\nenabled = false"), "{t}");
         assert!(t.contains("size = 16") && t.contains("parallel_creates = 2"), "{t}");
         assert!(t.contains("max_sandboxes = 1100") && t.contains("memory_mb = 64"), "{t}");

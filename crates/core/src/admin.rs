@@ -108,6 +108,7 @@ impl Service {
             overrides_json: serde_json::to_string(&overrides).map_err(|e| CoreError::Internal(e.to_string()))?,
             suspended: false,
             created_at_ms: now_ms(),
+            default_network_json: None,
         };
         self.check_limits(&rec)?;
         let details =
@@ -154,6 +155,18 @@ impl Service {
         if let Some(o) = req.overrides {
             details.insert("overrides".into(), serde_json::json!({"from": cur.overrides, "to": o}));
             rec.overrides_json = serde_json::to_string(&o).map_err(|e| CoreError::Internal(e.to_string()))?;
+        }
+        if let Some(n) = req.default_network {
+            details.insert("default_network".into(), serde_json::json!({"from": cur.default_network, "to": n}));
+            let governed = n.mode == superserver_wire::NetworkMode::Policy;
+            if governed {
+                superserver_egress::Policy::compile(&n)
+                    .map_err(|e| CoreError::InvalidRequest(format!("default_network: {e}")))?;
+            }
+            rec.default_network_json = governed
+                .then(|| serde_json::to_string(&n))
+                .transpose()
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
         }
         self.check_limits(&rec)?;
         self.save_tenant(caller, rec, "tenant.update", details.into()).await
@@ -218,6 +231,12 @@ impl Service {
             overrides_json: serde_json::to_string(&t.overrides).map_err(|e| CoreError::Internal(e.to_string()))?,
             suspended: t.suspended,
             created_at_ms: t.created_at_ms,
+            default_network_json: t
+                .default_network
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| CoreError::Internal(e.to_string()))?,
         })
     }
 

@@ -21,3 +21,6 @@ CREATE TABLE egress_events (
 CREATE INDEX egress_events_sandbox ON egress_events (sandbox_id, id);
 CREATE INDEX egress_events_tenant ON egress_events (tenant_id, id);
 CREATE INDEX egress_events_at ON egress_events (at_ms);
+
+-- A tenant's default `network` for requests that give none (JSON).
+ALTER TABLE tenants ADD COLUMN default_network_json TEXT;

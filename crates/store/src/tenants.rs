@@ -22,6 +22,8 @@ pub struct TenantRecord {
     pub overrides_json: String,
     pub suspended: bool,
     pub created_at_ms: i64,
+    /// JSON of the `network` its requests get when they give none.
+    pub default_network_json: Option<String>,
 }
 
 /// An API key as recorded: its hash, never the key.
@@ -59,7 +61,7 @@ pub struct AuditRecord {
     pub details_json: String,
 }
 
-const TENANT_COLUMNS: &str = "id, name, plan, email, overrides_json, suspended, created_at_ms";
+const TENANT_COLUMNS: &str = "id, name, plan, email, overrides_json, suspended, created_at_ms, default_network_json";
 const KEY_COLUMNS: &str = "id, tenant_id, prefix, hash, role, name, created_at_ms, expires_at_ms, \
      last_used_at_ms, revoked_at_ms, created_by";
 const AUDIT_COLUMNS: &str = "id, at_ms, actor_key_id, actor_tenant, remote_addr, action, target, details_json";
@@ -68,12 +70,23 @@ impl Store {
     /// Record a new tenant. A taken name is [`StoreError::Duplicate`].
     pub async fn insert_tenant(&self, t: TenantRecord, audit: AuditRecord) -> Result<()> {
         self.write(move |c| {
-            c.prepare_cached(&format!("INSERT INTO tenants ({TENANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))?
-                .execute(params![t.id, t.name, t.plan, t.email, t.overrides_json, t.suspended, t.created_at_ms])
-                .map_err(|e| match StoreError::from(e) {
-                    e if e.is_unique_violation() => StoreError::Duplicate(format!("tenant {}", t.name)),
-                    e => e,
-                })?;
+            c.prepare_cached(&format!(
+                "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ))?
+            .execute(params![
+                t.id,
+                t.name,
+                t.plan,
+                t.email,
+                t.overrides_json,
+                t.suspended,
+                t.created_at_ms,
+                t.default_network_json
+            ])
+            .map_err(|e| match StoreError::from(e) {
+                e if e.is_unique_violation() => StoreError::Duplicate(format!("tenant {}", t.name)),
+                e => e,
+            })?;
             insert_audit(c, &audit)
         })
         .await
@@ -84,8 +97,9 @@ impl Store {
     pub async fn update_tenant(&self, t: TenantRecord, audit: AuditRecord) -> Result<TenantRecord> {
         self.write(move |c| {
             let changed = c.execute(
-                "UPDATE tenants SET plan = ?2, email = ?3, overrides_json = ?4, suspended = ?5 WHERE id = ?1",
-                params![t.id, t.plan, t.email, t.overrides_json, t.suspended],
+                "UPDATE tenants SET plan = ?2, email = ?3, overrides_json = ?4, suspended = ?5,
+                   default_network_json = ?6 WHERE id = ?1",
+                params![t.id, t.plan, t.email, t.overrides_json, t.suspended, t.default_network_json],
             )?;
             if changed == 0 {
                 return Err(StoreError::NotFound(format!("tenant {}", t.id)));
@@ -240,6 +254,7 @@ fn tenant_from_row(r: &Row<'_>) -> Result<TenantRecord> {
         overrides_json: r.get(4)?,
         suspended: r.get(5)?,
         created_at_ms: r.get(6)?,
+        default_network_json: r.get(7)?,
     })
 }
 

@@ -363,4 +363,58 @@ async fn governed_sandboxes_leave_nothing_behind_and_plans_and_rules_are_checked
     let r = s.sh("echo \"proxy=$HTTP_PROXY\"; curl -sS -m 3 http://api.example.test/ ; echo curl=$?").await;
     assert!(r.stdout.contains("proxy=\n") && r.stdout.contains("curl=6"), "{}", r.stdout);
     assert!(r.egress.is_none());
+
+    // A tenant's default network applies to its requests that give none.
+    let (key, _) = common::tenant_with_key(&s, "netdefault", "team", superserver_wire::Role::Member).await;
+    let body = serde_json::json!({"default_network": {"mode": "policy", "allow": ["api.example.test"], "log": "full"}});
+    let (status, v) = common::call(&s, Some(&s.admin_key), Method::PATCH, "/v1/tenants/netdefault", Some(body)).await;
+    assert_eq!(status.as_u16(), 200, "{v}");
+    assert_eq!(v["default_network"]["allow"][0], "api.example.test", "{v}");
+    let body = serde_json::json!({"command": ["sh", "-c", "echo proxy=$HTTP_PROXY"]});
+    let (status, v) = common::call(&s, Some(&key), Method::POST, "/v1/run", Some(body)).await;
+    assert_eq!(status.as_u16(), 200, "{v}");
+    assert!(v["stdout"].as_str().unwrap().contains("proxy=http://127.0.0.1:15001"), "{v}");
+    assert!(v["egress"].is_object(), "{v}");
+    let body = serde_json::json!({"default_network": {"mode": "policy", "allow": ["ftp://x"]}});
+    let (status, v) = common::call(&s, Some(&s.admin_key), Method::PATCH, "/v1/tenants/netdefault", Some(body)).await;
+    assert_eq!(status.as_u16(), 400, "{v}");
+    let body = serde_json::json!({"default_network": {"mode": "none"}});
+    let (status, v) = common::call(&s, Some(&s.admin_key), Method::PATCH, "/v1/tenants/netdefault", Some(body)).await;
+    assert!(status.is_success() && v.get("default_network").is_none(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_followed_live() {
+    let s = Server::start_with(&config("")).await;
+    let api = Upstream::start("api").await;
+    let sb = s
+        .client
+        .create_sandbox(&CreateSandboxRequest {
+            network: Some(policy(&["api.example.test"], &[])),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (client, id) = (s.client.clone(), sb.id.clone());
+    let follower = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let q = EgressQuery { sandbox: Some(id), ..Default::default() };
+        client
+            .follow_egress_events(&q, |e| {
+                seen.push(e);
+                seen.len() < 3
+            })
+            .await
+            .unwrap();
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for path in ["one", "two", "three"] {
+        let url = format!("http://api.example.test:{}/{path}", api.port);
+        s.exec(&sb.id, &["curl", "-sS", "-m", "5", &url]).await;
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(20), follower).await.expect("three events followed").unwrap();
+    let paths: Vec<_> = seen.iter().map(|e| e.path.clone().unwrap_or_default()).collect();
+    assert_eq!(paths, ["/one", "/two", "/three"], "{seen:#?}");
+    assert!(seen.windows(2).all(|w| w[0].id < w[1].id));
 }

@@ -6,6 +6,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
+use crate::NetworkSpec;
+
 /// What an API key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -236,6 +238,10 @@ pub struct UpdateTenantRequest {
     /// Replaces the tenant's overrides as a whole (`{}` clears them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overrides: Option<PlanOverrides>,
+    /// The `network` of the tenant's runs and sandboxes that give none;
+    /// `{"mode": "none"}` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_network: Option<NetworkSpec>,
 }
 
 /// A tenant as the API shows it.
@@ -252,6 +258,9 @@ pub struct TenantInfo {
     pub limits: PlanLimits,
     pub suspended: bool,
     pub created_at_ms: i64,
+    /// The `network` of the tenant's runs and sandboxes that give none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_network: Option<NetworkSpec>,
 }
 
 /// `GET /v1/tenants`.

@@ -111,6 +111,7 @@ impl Service {
         plan: &PlanLimits,
         spec: Option<&NetworkSpec>,
     ) -> Result<Option<Policy>> {
+        let spec = spec.or(caller.tenant.default_network.as_ref());
         let Some(spec) = spec.filter(|s| s.mode == NetworkMode::Policy) else {
             if spec.is_some_and(|s| !s.allow.is_empty() || !s.deny.is_empty()) {
                 return Err(CoreError::InvalidRequest(

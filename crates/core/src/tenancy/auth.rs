@@ -119,6 +119,12 @@ impl Auth {
             limits,
             suspended: t.suspended,
             created_at_ms: t.created_at_ms,
+            default_network: t
+                .default_network_json
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| CoreError::Internal(format!("tenant {} has an unreadable default network: {e}", t.id)))?,
         })
     }
 
@@ -270,6 +276,7 @@ mod tests {
             overrides_json: "{}".into(),
             suspended: false,
             created_at_ms: 0,
+            default_network_json: None,
         };
         let k = keys::generate();
         let rec = KeyRecord {

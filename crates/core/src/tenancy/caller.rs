@@ -20,6 +20,8 @@ pub struct TenantEntry {
     pub limits: Option<PlanLimits>,
     pub suspended: bool,
     pub created_at_ms: i64,
+    /// The `network` of its requests that give none.
+    pub default_network: Option<superserver_wire::NetworkSpec>,
 }
 
 impl TenantEntry {
@@ -33,6 +35,7 @@ impl TenantEntry {
             limits: self.limits.clone().unwrap_or_else(unconfigured_limits),
             suspended: self.suspended,
             created_at_ms: self.created_at_ms,
+            default_network: self.default_network.clone(),
         }
     }
 

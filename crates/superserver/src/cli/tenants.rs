@@ -201,6 +201,7 @@ pub(crate) mod tests {
             limits: limits(),
             suspended: false,
             created_at_ms: 1_000,
+            default_network: None,
         }
     }
 
