@@ -93,6 +93,29 @@ async fn dir_image_runs_with_a_private_overlay() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_governed_dir_image_resolves_through_the_proxy() {
+    let s = Server::start().await;
+    let img = tempfile::Builder::new().prefix("ss-rootfs-").tempdir().unwrap();
+    build_rootfs(img.path());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(img.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The image's own resolver setting is a symlink out of it: replaced in
+    // the overlay, never followed.
+    std::os::unix::fs::symlink("/etc/hostname", img.path().join("etc/resolv.conf")).unwrap();
+    let network = superserver_wire::NetworkSpec { mode: superserver_wire::NetworkMode::Policy, ..Default::default() };
+    let req = RunRequest {
+        command: argv(&["cat", "/etc/resolv.conf"]),
+        image: Some(format!("dir:{}", img.path().display())),
+        network: Some(network),
+        ..Default::default()
+    };
+    let r = s.run_req(req).await;
+    assert!(r.stdout.starts_with("nameserver 10.0.2.3\n"), "{r:?}");
+    let link = std::fs::read_link(img.path().join("etc/resolv.conf")).unwrap();
+    assert_eq!(link, Path::new("/etc/hostname"), "the image itself is unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_dir_images_are_refused() {
     let s = Server::start().await;
     for (image, needle) in

@@ -107,7 +107,11 @@ pub fn setup(spec: &SetupSpec, image_tree: Option<OwnedFd>) -> io::Result<()> {
         }
         Image::Dir(_) => {
             let tree = image_tree.ok_or_else(|| io::Error::other("the zygote sent no image mount for a dir: image"))?;
-            overlay_root(t, tree)?
+            let root = overlay_root(t, tree)?;
+            if spec.network == Network::Governed {
+                governed_resolv_conf(&root).map_err(ctx("resolv.conf of the image"))?;
+            }
+            root
         }
     };
     for dir in ["workspace", "tmp", "proc", "dev"] {
@@ -195,6 +199,28 @@ fn overlay_root(t: &Path, tree: OwnedFd) -> io::Result<PathBuf> {
     sys::mount(Some("overlay"), &root, Some("overlay"), MS_NOSUID | MS_NODEV, Some(&opts))
         .map_err(ctx("overlay mount of the image"))?;
     Ok(root)
+}
+
+/// Points the image's resolver at the governed namespace's (in the
+/// overlay: the image itself is not changed). An image whose `/etc` is not
+/// a directory keeps what it has.
+fn governed_resolv_conf(root: &Path) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let etc = root.join("etc");
+    match fs::symlink_metadata(&etc) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Ok(()),
+        Err(_) => mkdir(&etc, 0o755)?,
+    }
+    let path = etc.join("resolv.conf");
+    // Whatever the image has there (a file, a symlink) is replaced, never followed.
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let text = crate::etc::resolv_conf(Some(crate::network::RESOLVER_ADDR));
+    fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&path)?.write_all(text.as_bytes())
 }
 
 /// `/dev` as a directory of the root (no filesystem of its own: every
