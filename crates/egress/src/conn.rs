@@ -433,7 +433,8 @@ impl Conn {
         if let Some(status) = status {
             let target = self.draft.name.clone().or(self.draft.address.clone()).unwrap_or_default();
             let msg = format!("superserver egress: {target} is not allowed ({why})");
-            let _ = self.client.write_all(&http::refusal(status, "Forbidden", &msg)).await;
+            let reason = if status == 400 { "Bad Request" } else { "Forbidden" };
+            let _ = self.client.write_all(&http::refusal(status, reason, &msg)).await;
         }
         let _ = self.client.shutdown().await;
         self.state.finish(std::mem::take(&mut self.draft), EgressDecision::Deny, why, self.started);

@@ -19,6 +19,21 @@ pub struct EgressFilter {
     /// Only events with a larger id (to page or to follow).
     pub after_id: Option<i64>,
     pub limit: usize,
+    /// The most recent `limit` events (still returned oldest first).
+    pub newest: bool,
+}
+
+/// What one sandbox did with one destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EgressHostRow {
+    pub sandbox_id: String,
+    /// The name, or the address when there was none.
+    pub host: String,
+    pub decision: EgressDecision,
+    pub events: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+    pub last_at_ms: i64,
 }
 
 const COLUMNS: &str = "id, at_ms, tenant_id, sandbox_id, execution_id, protocol, name, address, port, method, path, \
@@ -95,10 +110,47 @@ impl Store {
                        AND (?3 IS NULL OR execution_id = ?3) AND (?4 IS NULL OR decision = ?4)
                        AND at_ms >= coalesce(?5, 0) AND at_ms <= coalesce(?6, 9223372036854775807)
                        AND id > coalesce(?7, 0)
-                     ORDER BY id LIMIT ?8"
+                     ORDER BY id {} LIMIT ?8",
+                    if f.newest { "DESC" } else { "ASC" }
                 ),
                 params![f.tenant_id, f.sandbox_id, f.execution_id, decision, f.from_ms, f.to_ms, f.after_id, limit],
                 row,
+            )
+            .map(|mut v| {
+                if f.newest {
+                    v.reverse();
+                }
+                v
+            })
+        })
+        .await
+    }
+
+    /// Hosts reached and refused per sandbox since `from_ms` (of `tenant`,
+    /// or every tenant), most recent first.
+    pub async fn egress_hosts(&self, tenant: Option<String>, from_ms: i64, limit: usize) -> Result<Vec<EgressHostRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            query_all(
+                c,
+                "SELECT sandbox_id, coalesce(name, address, '?') AS host, decision, count(*), sum(bytes_out),
+                        sum(bytes_in), max(at_ms)
+                 FROM egress_events
+                 WHERE (?1 IS NULL OR tenant_id = ?1) AND at_ms >= ?2 AND protocol != 'dns'
+                 GROUP BY sandbox_id, host, decision ORDER BY max(at_ms) DESC LIMIT ?3",
+                params![tenant, from_ms, limit],
+                |r| {
+                    let decision: String = r.get(2)?;
+                    Ok(EgressHostRow {
+                        sandbox_id: r.get(0)?,
+                        host: r.get(1)?,
+                        decision: EgressDecision::parse(&decision).unwrap_or(EgressDecision::Deny),
+                        events: r.get::<_, i64>(3)?.max(0) as u64,
+                        bytes_out: r.get::<_, i64>(4)?.max(0) as u64,
+                        bytes_in: r.get::<_, i64>(5)?.max(0) as u64,
+                        last_at_ms: r.get(6)?,
+                    })
+                },
             )
         })
         .await

@@ -31,7 +31,7 @@ mod writer;
 
 pub use alerts::{AlertEventRecord, AlertRecord, AlertView, AlertWrite, SilenceRecord};
 pub use anomalies::{AnomalyFilter, AnomalyRecord};
-pub use egress::EgressFilter;
+pub use egress::{EgressFilter, EgressHostRow};
 pub use error::{Result, StoreError};
 pub use health::HealthEventRecord;
 pub use logs::{fts_query, LogCursor, LogFilter, LogLineRecord, Pruned, TemplateRecord, TemplateUpdate};

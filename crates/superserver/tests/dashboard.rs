@@ -403,3 +403,83 @@ async fn a_services_page_shows_metrics_and_tails_hostile_logs_as_text() {
     assert!(!sparks.is_empty(), "no host sparkline");
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_egress_request_is_approved_in_the_browser_and_hostile_names_stay_text() {
+    use superserver_wire::{
+        CreateSandboxRequest, EgressLogLevel, EgressRule, ExecRequest, NetworkMode, NetworkSpec, OnUnknown,
+    };
+    let s = Server::start_with(
+        "[egress.hosts]\n\"api.example.test\" = \"127.0.0.1\"\n\"held.example.test\" = \"127.0.0.1\"\n",
+    )
+    .await;
+    let up = common::upstream::Upstream::start("up").await;
+    let network = NetworkSpec {
+        mode: NetworkMode::Policy,
+        allow: vec![EgressRule::Short("api.example.test".into())],
+        on_unknown: Some(OnUnknown::Ask),
+        log: Some(EgressLogLevel::Full),
+        ..Default::default()
+    };
+    let sb =
+        s.client.create_sandbox(&CreateSandboxRequest { network: Some(network), ..Default::default() }).await.unwrap();
+    let b = Browser::start().await;
+    let c = &b.client;
+    log_in(&b, &s.url, &s.admin_key).await;
+    c.goto(&format!("{}/egress", s.url)).await.unwrap();
+    c.execute("window.__same_page = true;", vec![]).await.unwrap();
+
+    // A held connection shows up in the queue without a reload.
+    let (client, id) = (s.client.clone(), sb.id.clone());
+    let url = format!("http://held.example.test:{}/held", up.port);
+    let held = tokio::spawn(async move {
+        let cmd = common::argv(&["curl", "-sS", "-m", "30", "-w", "\nstatus=%{http_code}", &url]);
+        client.exec(&id, &ExecRequest { command: cmd, ..Default::default() }).await.unwrap()
+    });
+    b.wait_js("the pending approval", "return document.querySelector('#pending li.approval') !== null").await;
+    let same = c.execute("return window.__same_page === true", vec![]).await.unwrap();
+    assert_eq!(same.as_bool(), Some(true), "the queue was updated by reloading");
+    let card = c.find(Locator::Css("#pending li.approval")).await.unwrap().text().await.unwrap();
+    assert!(card.contains("held.example.test") && card.contains("GET /held"), "{card}");
+    b.screenshot("egress").await;
+    c.find(Locator::Css("#pending li.approval button[value=allow_once]")).await.unwrap().click().await.unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), held).await.unwrap().unwrap().stdout;
+    assert!(out.contains("upstream up: GET /held") && out.contains("status=200"), "{out}");
+    b.wait_js("the queue to empty", "return document.querySelector('#pending') === null").await;
+
+    // Hostile text in a requested name and path streams in as text.
+    c.goto(&format!("{}/egress", s.url)).await.unwrap();
+    let script = format!(
+        "printf 'GET http://<img/src=x/onerror=window.__pwned=1>/ HTTP/1.1\\r\\n\\r\\n' | timeout 5 python3 -c \"import socket,sys; s=socket.create_connection(('127.0.0.1',15001)); s.sendall(sys.stdin.buffer.read()); s.recv(100)\"; \
+         curl -sS -m 5 --noproxy '*' 'http://api.example.test:{}/<script>window.__pwned=1</script>' -o /dev/null; echo done",
+        up.port
+    );
+    let r = s.exec(&sb.id, &["sh", "-c", &script]).await;
+    assert!(r.stdout.contains("done"), "{r:?}");
+    b.wait_js(
+        "the hostile events",
+        "return [...document.querySelectorAll('#egress-events td')].some(td => td.textContent.includes('<script>window.__pwned=1</script>')) \
+         && [...document.querySelectorAll('#egress-events td')].some(td => td.textContent.includes('`<img` is not a host name'))",
+    )
+    .await;
+    let safe = c
+        .execute(
+            "return window.__pwned === undefined && document.querySelectorAll('#egress-events img, #egress-events script').length === 0",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(safe.as_bool(), Some(true), "markup from an egress event was interpreted");
+    // And after a reload, rendered by the server, still text.
+    c.refresh().await.unwrap();
+    let safe = c
+        .execute(
+            "return window.__pwned === undefined && document.querySelectorAll('main img, main script').length === 0 \
+             && document.querySelector('#egress-events').textContent.includes('<script>window.__pwned=1</script>')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(safe.as_bool(), Some(true), "markup from an egress event was interpreted after a reload");
+    c.clone().close().await.unwrap();
+}

@@ -105,7 +105,8 @@
 // re-fetched and swapped in (it is our own escaped HTML), at most every
 // second. Without the stream the page stays as it is.
 (function () {
-  if (document.body.getAttribute("data-live") !== "services" || !window.EventSource) return;
+  var live = document.body.getAttribute("data-live");
+  if ((live !== "services" && live !== "egress") || !window.EventSource) return;
   var pending = null;
   function refresh() {
     pending = null;
@@ -123,11 +124,59 @@
       });
     });
   }
-  function soon() { if (!pending) pending = setTimeout(refresh, 1000); }
-  var source = new EventSource("/v1/services/stream");
-  source.addEventListener("health", soon);
-  source.addEventListener("anomaly", soon);
-  source.addEventListener("alert", soon);
+  function soon() { if (!pending) pending = setTimeout(refresh, live === "egress" ? 200 : 1000); }
+  var source;
+  if (live === "egress") {
+    source = new EventSource("/v1/approvals?follow=true");
+    source.addEventListener("approval", soon);
+  } else {
+    source = new EventSource("/v1/services/stream");
+    source.addEventListener("health", soon);
+    source.addEventListener("anomaly", soon);
+    source.addEventListener("alert", soon);
+  }
+  window.addEventListener("beforeunload", function () { source.close(); });
+})();
+
+// The egress page's events, streamed in newest first (server-sent events of
+// /v1/egress/events with follow=true). Cells are set as text. At most 500
+// rows are kept; a row already shown (after a refresh) is not added twice.
+(function () {
+  var table = document.getElementById("egress-events");
+  if (!table || !window.EventSource) return;
+  var params = new URLSearchParams({ follow: "true", after: table.getAttribute("data-after") || "0" });
+  if (table.getAttribute("data-sandbox")) params.set("sandbox", table.getAttribute("data-sandbox"));
+  if (table.getAttribute("data-decision")) params.set("decision", table.getAttribute("data-decision"));
+  var source = new EventSource("/v1/egress/events?" + params.toString());
+  source.addEventListener("egress", function (ev) {
+    var body = document.querySelector("#egress-events tbody");
+    if (!body) return;
+    var e = JSON.parse(ev.data);
+    if (body.querySelector('tr[data-id="' + Number(e.id) + '"]')) return;
+    var host = e.name || e.address || "?";
+    if (e.port) host += ":" + e.port;
+    var cells = [
+      new Date(e.at_ms).toISOString(), e.decision, e.sandbox_id, e.protocol, host,
+      e.method && e.path ? e.method + " " + e.path : "", e.rule, e.bytes_out + " / " + e.bytes_in
+    ];
+    var tr = document.createElement("tr");
+    tr.setAttribute("data-id", String(Number(e.id)));
+    cells.forEach(function (text, i) {
+      var td = document.createElement("td");
+      if (i === 1) {
+        var span = document.createElement("span");
+        span.className = "badge " + (e.decision === "allow" ? "ok" : "bad");
+        span.textContent = text;
+        td.appendChild(span);
+      } else {
+        td.textContent = text;
+      }
+      if (i === 7) td.className = "num";
+      tr.appendChild(td);
+    });
+    body.insertBefore(tr, body.firstChild);
+    while (body.rows.length > 500) body.deleteRow(body.rows.length - 1);
+  });
   window.addEventListener("beforeunload", function () { source.close(); });
 })();
 

@@ -13,6 +13,7 @@ pub(crate) enum Nav {
     Alerts,
     Services,
     Anomalies,
+    Egress,
 }
 
 /// A whole page around `body`.
@@ -30,6 +31,9 @@ pub(crate) enum Live {
     /// The host's services' changes are pushed (server-sent events) and the
     /// page's content is re-fetched when one arrives.
     Services,
+    /// Approvals are pushed (the page is re-fetched when one changes) and
+    /// egress events stream into the events table.
+    Egress,
 }
 
 /// A whole page that keeps itself current.
@@ -38,7 +42,11 @@ pub(crate) fn refreshing(title: &str, nav: Nav, caller: &Caller, csrf: &str, liv
         Live::Every(s) => Some(s),
         _ => None,
     };
-    let pushed = (live == Live::Services).then_some("services");
+    let pushed = match live {
+        Live::Services => Some("services"),
+        Live::Egress => Some("egress"),
+        _ => None,
+    };
     let admin = caller.is_admin();
     let link = |n: Nav, href: &str, label: &str| {
         html! { a href=(href) aria-current=[(n == nav).then_some("page")] { (label) } }
@@ -62,6 +70,7 @@ pub(crate) fn refreshing(title: &str, nav: Nav, caller: &Caller, csrf: &str, liv
                         (link(Nav::Overview, "/", "Overview"))
                         (link(Nav::Sandboxes, "/sandboxes", "Sandboxes"))
                         (link(Nav::Usage, "/usage", "Usage"))
+                        (link(Nav::Egress, "/egress", "Egress"))
                         @if admin {
                             (link(Nav::Services, "/services", "Services"))
                             (link(Nav::Alerts, "/alerts", "Alerts"))

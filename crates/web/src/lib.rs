@@ -44,6 +44,8 @@ pub fn router(svc: Service) -> Router {
         .route("/sandboxes/{id}", get(pages::sandboxes::detail))
         .route("/sandboxes/{id}/delete", post(pages::sandboxes::delete))
         .route("/usage", get(pages::usage::page))
+        .route("/egress", get(pages::egress::page))
+        .route("/egress/approvals/{id}", post(pages::egress::decide))
         .route("/alerts", get(pages::alerts::list))
         .route("/alerts/{id}/ack", post(pages::alerts::ack))
         .route("/alerts/{id}/silence", post(pages::alerts::silence))

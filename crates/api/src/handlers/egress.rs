@@ -76,6 +76,7 @@ pub async fn events(
         to_ms: p.to,
         after_id: p.after,
         limit: p.limit.unwrap_or(1000),
+        newest: false,
     };
     if p.follow == Some(true) {
         let rx = st.svc.follow_egress(&caller, q).await?;
@@ -106,15 +107,58 @@ fn sse(e: &EgressEvent) -> Vec<u8> {
     format!("id: {}\nevent: egress\ndata: {data}\n\n", e.id).into_bytes()
 }
 
-/// Approvals: pending ones first (oldest first), then recently decided ones.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsParams {
+    /// Stream approvals as they are requested and decided (`event: approval`).
+    pub follow: Option<bool>,
+}
+
+/// Approvals: pending ones first (oldest first), then recently decided ones;
+/// or, with `follow=true`, each as it is requested and decided.
 #[utoipa::path(
     get,
     path = "/v1/approvals",
+    params(ApprovalsParams),
     responses((status = 200, body = ApprovalList), (status = 403, body = ErrorResponse)),
     tag = "egress"
 )]
-pub async fn approvals(State(st): State<AppState>, Auth(caller): Auth) -> ApiResult<Json<ApprovalList>> {
-    Ok(Json(ApprovalList { approvals: st.svc.approvals(&caller)? }))
+pub async fn approvals(
+    State(st): State<AppState>,
+    Auth(caller): Auth,
+    ApiQuery(p): ApiQuery<ApprovalsParams>,
+) -> ApiResult<Response> {
+    let list = st.svc.approvals(&caller)?;
+    if p.follow != Some(true) {
+        return Ok(Json(ApprovalList { approvals: list }).into_response());
+    }
+    let mut rx = st.svc.subscribe_approvals();
+    let (tx, out) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    tokio::spawn(async move {
+        loop {
+            let a = match rx.recv().await {
+                Ok(a) => a,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if !caller.sees(&a.tenant) {
+                continue;
+            }
+            let data = serde_json::to_string(&a).unwrap_or_default();
+            if tx.send(format!("event: approval\ndata: {data}\n\n").into_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+    let open = futures::stream::once(async { Ok::<_, std::io::Error>(b": following\n\n".to_vec()) });
+    let events = ReceiverStream::new(out).map(Ok::<_, std::io::Error>);
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(open.chain(events)))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
 }
 
 /// Decides a held connection: `allow_once`, `allow_always` (adds the

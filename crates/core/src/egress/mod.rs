@@ -100,6 +100,8 @@ pub struct EgressQuery {
     pub to_ms: Option<i64>,
     pub after_id: Option<i64>,
     pub limit: usize,
+    /// The most recent `limit` (still oldest first).
+    pub newest: bool,
 }
 
 impl Service {
@@ -194,8 +196,16 @@ impl Service {
             to_ms: q.to_ms,
             after_id: q.after_id,
             limit: q.limit.clamp(1, 10_000),
+            newest: q.newest,
         };
         Ok(self.inner.store.list_egress_events(filter).await?)
+    }
+
+    /// Hosts reached and refused per sandbox over the last `hours`.
+    pub async fn egress_hosts(&self, caller: &Caller, hours: i64) -> Result<Vec<superserver_store::EgressHostRow>> {
+        caller.require(Role::Viewer, "reading egress events")?;
+        let tenant = (!caller.is_admin()).then(|| caller.tenant_id().to_string());
+        Ok(self.inner.store.egress_hosts(tenant, now_ms() - hours * 3_600_000, 500).await?)
     }
 
     /// Egress events as they are stored, unfiltered (for the dashboard).
@@ -209,7 +219,8 @@ impl Service {
     pub async fn follow_egress(&self, caller: &Caller, q: EgressQuery) -> Result<mpsc::Receiver<EgressEvent>> {
         caller.require(Role::Viewer, "reading egress events")?;
         let mut live = self.inner.egress.events.subscribe();
-        let backlog = self.egress_events(caller, EgressQuery { to_ms: None, ..q.clone() }).await?;
+        let newest = q.after_id.is_none();
+        let backlog = self.egress_events(caller, EgressQuery { to_ms: None, newest, ..q.clone() }).await?;
         let (tx, rx) = mpsc::channel(256);
         let tenant = (!caller.is_admin()).then(|| caller.tenant_id().to_string());
         let cancel = self.inner.cancel.clone();

@@ -1,6 +1,7 @@
 //! One module per page (or family of pages).
 
 pub(crate) mod alerts;
+pub(crate) mod egress;
 pub(crate) mod login;
 pub(crate) mod overview;
 pub(crate) mod sandboxes;
