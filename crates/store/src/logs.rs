@@ -279,7 +279,22 @@ impl Store {
     /// estimate is under `max_bytes`.
     pub async fn prune_logs(&self, before_ms: i64, max_bytes: i64) -> Result<Pruned> {
         let by_age =
-            self.write(move |c| Ok(c.execute("DELETE FROM log_lines WHERE at_ms < ?1", [before_ms])? as u64)).await?;
+            self.write(move |c| {
+                // Service by service through the (service, at_ms) index; the
+                // services themselves by skipping along it, one seek each.
+                Ok(c.execute(
+                    "WITH RECURSIVE s(service) AS (
+                         SELECT min(service) FROM log_lines
+                         UNION ALL
+                         SELECT (SELECT min(service) FROM log_lines WHERE service > s.service)
+                         FROM s WHERE s.service IS NOT NULL
+                     )
+                     DELETE FROM log_lines
+                     WHERE service IN (SELECT service FROM s WHERE service IS NOT NULL) AND at_ms < ?1",
+                    [before_ms],
+                )? as u64)
+            })
+            .await?;
         let mut by_size = 0u64;
         loop {
             let size = self.logs_size_bytes().await?;
@@ -304,7 +319,8 @@ impl Store {
             let removed = self
                 .write(move |c| {
                     Ok(c.execute(
-                        "DELETE FROM log_lines WHERE id IN (SELECT id FROM log_lines ORDER BY at_ms, id LIMIT ?1)",
+                        // Ids follow arrival order: the first stored go first.
+                        "DELETE FROM log_lines WHERE id IN (SELECT id FROM log_lines ORDER BY id LIMIT ?1)",
                         [n],
                     )? as u64)
                 })
