@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use superserver_ops::{Options, Snapshot};
+use superserver_ops::{Look, Options, Snapshot, SocketCache};
 use superserver_store::ServiceEventRecord;
 use superserver_wire::{
     ChangeKind, MapNode, Role, ServiceDetail, ServiceEvent, ServiceEventList, ServiceList, ServiceMap,
@@ -48,10 +48,18 @@ impl Service {
         let every = Duration::from_secs(self.inner.cfg.discovery.interval_seconds.max(1));
         // The server's own sandboxes are not the host's services.
         let opts = Options { ignore_cgroup: Some("/superserver/".into()), ..Options::default() };
+        // A quick first picture (containers and units, from Docker and
+        // systemd) while the first full look reads every process and
+        // socket table; the full look then replaces it without counting
+        // as changes.
+        let quick = superserver_ops::look(&opts, Look::ServicesOnly).await;
+        self.inner.discovered.set(quick);
+        let cache = Arc::new(std::sync::Mutex::new(SocketCache::default()));
+        let mut first = true;
         loop {
-            let snap = superserver_ops::discover(&opts).await;
+            let snap = superserver_ops::look(&opts, Look::Full(cache.clone())).await;
             let previous = self.inner.discovered.set(snap.clone());
-            if let Some(prev) = previous {
+            if let Some(prev) = previous.filter(|_| !std::mem::take(&mut first)) {
                 let changes = superserver_ops::diff(&prev, &snap);
                 for c in changes.iter().filter(|c| c.kind == ChangeKind::Restarted) {
                     self.note_restart(&c.service, now_ms(), c.service.starts_with("container:"));

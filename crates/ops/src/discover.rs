@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::model::{ContainerInfo, ListenPort, ProcessInfo, Service, ServiceKind, Snapshot, UnitInfo};
@@ -64,6 +65,51 @@ impl HostScan {
 /// Scans sockets of every network namespace and maps them to pids. Never fails;
 /// problems become notes.
 pub fn scan_host(proc_root: &Path, ignore_cgroup: Option<&str>) -> HostScan {
+    scan_host_cached(proc_root, ignore_cgroup, &mut SocketCache::default())
+}
+
+/// How many looks a network namespace's socket tables are reused for
+/// before they are read again (the host's own are read every look).
+///
+/// Reading a namespace's `/proc/<pid>/net/tcp` walks the kernel's *global*
+/// connection hash tables, sized by the host's memory, once per table and
+/// per namespace: with dozens of containers that walk is nearly all of
+/// discovery's cost. Listening sockets rarely change while a container
+/// runs, and a namespace whose process changed is read again at once.
+pub const NETNS_REFRESH_LOOKS: u64 = 6;
+
+/// Socket tables of other network namespaces, kept between looks.
+#[derive(Debug, Default)]
+pub struct SocketCache {
+    look: u64,
+    entries: HashMap<u64, CachedNetns>,
+    reads: u64,
+}
+
+impl SocketCache {
+    /// How many namespaces' tables were read from the kernel so far.
+    pub fn reads(&self) -> u64 {
+        self.reads
+    }
+
+    /// Whether the tables of `netns` are held.
+    pub fn holds(&self, netns: u64) -> bool {
+        self.entries.contains_key(&netns)
+    }
+}
+
+#[derive(Debug)]
+struct CachedNetns {
+    /// The process the tables were read through.
+    pid: u32,
+    read_at_look: u64,
+    sockets: Vec<Socket>,
+}
+
+/// [`scan_host`] reusing `cache` for namespaces other than the host's.
+pub fn scan_host_cached(proc_root: &Path, ignore_cgroup: Option<&str>, cache: &mut SocketCache) -> HostScan {
+    cache.look += 1;
+    let host_netns = procs::link_inode(&proc_root.join("1/ns/net"), "net:[");
     let mut scan = HostScan::default();
     match procs::scan_sockets(proc_root, ignore_cgroup) {
         Ok(owners) => scan.owners = owners,
@@ -72,9 +118,32 @@ pub fn scan_host(proc_root: &Path, ignore_cgroup: Option<&str>) -> HostScan {
             return scan;
         }
     }
+    let look = cache.look;
+    cache.entries.retain(|ns, _| scan.owners.netns_pid.contains_key(ns));
     for (&netns, &pid) in &scan.owners.netns_pid {
+        if Some(netns) != host_netns {
+            if let Some(c) = cache.entries.get(&netns) {
+                let same_process = scan.owners.pid_netns.get(&c.pid) == Some(&netns);
+                if same_process && look - c.read_at_look < NETNS_REFRESH_LOOKS {
+                    scan.sockets.extend(c.sockets.iter().map(|s| NsSocket { netns, socket: s.clone() }));
+                    continue;
+                }
+            }
+        }
+        cache.reads += 1;
         match procnet::read_sockets(&proc_root.join(pid.to_string()).join("net")) {
-            Ok(sockets) => scan.sockets.extend(sockets.into_iter().map(|socket| NsSocket { netns, socket })),
+            Ok(sockets) => {
+                scan.sockets.extend(sockets.iter().map(|s| NsSocket { netns, socket: s.clone() }));
+                if Some(netns) != host_netns {
+                    // Spread the namespaces' next reads over the following
+                    // looks (a namespace first seen is due again sooner), so
+                    // no look reads them all at once.
+                    let first = !cache.entries.contains_key(&netns);
+                    let stagger = if first { netns % NETNS_REFRESH_LOOKS } else { 0 };
+                    let read_at_look = look.saturating_sub(stagger);
+                    cache.entries.insert(netns, CachedNetns { pid, read_at_look, sockets });
+                }
+            }
             Err(e) => scan.notes.push(format!("sockets of network namespace {netns} not read: {e}")),
         }
     }
@@ -84,9 +153,30 @@ pub fn scan_host(proc_root: &Path, ignore_cgroup: Option<&str>) -> HostScan {
 /// Discovers everything on the host. Never fails: a source that cannot be read
 /// (no Docker socket, no systemd) is left out with a note saying why.
 pub async fn discover(opts: &Options) -> Snapshot {
+    look(opts, Look::Full(Arc::new(Mutex::new(SocketCache::default())))).await
+}
+
+/// What one look covers.
+#[derive(Debug, Clone)]
+pub enum Look {
+    /// Containers and units only: no processes, sockets or connections.
+    /// Quick, for a first picture while the full look runs.
+    ServicesOnly,
+    /// Everything, reusing (and updating) the cached socket tables.
+    Full(Arc<Mutex<SocketCache>>),
+}
+
+/// One look at the host.
+pub async fn look(opts: &Options, what: Look) -> Snapshot {
     let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
     let (proc_root, ignore) = (opts.proc_root.clone(), opts.ignore_cgroup.clone());
-    let host = tokio::task::spawn_blocking(move || scan_host(&proc_root, ignore.as_deref()));
+    let host = tokio::task::spawn_blocking(move || match what {
+        Look::ServicesOnly => HostScan::default(),
+        Look::Full(cache) => {
+            let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+            scan_host_cached(&proc_root, ignore.as_deref(), &mut cache)
+        }
+    });
     let containers = async {
         let docker = docker::connect(&opts.docker_socket).await?;
         docker::list_containers(&docker).await
@@ -252,6 +342,81 @@ fn unit_of_cgroup(cgroup: Option<&str>) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fake `/proc`: pid 1 in the host's namespace, `pid` in namespace
+    /// 2000 holding socket 555, with `ports` listening there.
+    fn fake_proc(root: &Path, pid: u32, ports: &[u16]) {
+        use std::os::unix::fs::symlink;
+        for (p, ns) in [(1u32, 1000u64), (pid, 2000)] {
+            let dir = root.join(p.to_string());
+            std::fs::create_dir_all(dir.join("ns")).unwrap();
+            std::fs::create_dir_all(dir.join("fd")).unwrap();
+            std::fs::create_dir_all(dir.join("net")).unwrap();
+            let _ = std::fs::remove_file(dir.join("ns/net"));
+            symlink(format!("net:[{ns}]"), dir.join("ns/net")).unwrap();
+            std::fs::write(dir.join("cgroup"), "0::/\n").unwrap();
+        }
+        let _ = std::fs::remove_file(root.join(format!("{pid}/fd/3")));
+        std::os::unix::fs::symlink("socket:[555]", root.join(format!("{pid}/fd/3"))).unwrap();
+        let mut tcp =
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+                .to_string();
+        for (i, port) in ports.iter().enumerate() {
+            tcp.push_str(&format!(
+                "   {i}: 0100007F:{port:04X} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 100 0 0 10 0\n"
+            ));
+        }
+        std::fs::write(root.join(format!("{pid}/net/tcp")), tcp).unwrap();
+        std::fs::write(root.join("1/net/tcp"), "header\n").unwrap();
+    }
+
+    fn ports(scan: &HostScan) -> Vec<u16> {
+        let mut p: Vec<u16> = scan.sockets.iter().filter(|s| s.netns == 2000).map(|s| s.socket.local.port()).collect();
+        p.sort_unstable();
+        p
+    }
+
+    #[test]
+    fn other_namespaces_socket_tables_are_reused_until_due_or_their_process_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fake_proc(root, 42, &[80]);
+        let mut cache = SocketCache::default();
+        let scan = scan_host_cached(root, None, &mut cache);
+        assert_eq!(ports(&scan), [80]);
+        assert_eq!(cache.reads(), 2, "the host's namespace and namespace 2000");
+        assert!(cache.holds(2000) && !cache.holds(1000), "the host's own are never cached");
+
+        // A new listener is not seen until the namespace is due again.
+        fake_proc(root, 42, &[80, 443]);
+        let mut looks = 1;
+        loop {
+            let reads = cache.reads();
+            let scan = scan_host_cached(root, None, &mut cache);
+            looks += 1;
+            if ports(&scan) == [80, 443] {
+                break;
+            }
+            assert_eq!(cache.reads(), reads + 1, "only the host's tables were read");
+            assert!(looks <= NETNS_REFRESH_LOOKS + 1, "namespace 2000 was never read again");
+        }
+
+        // Another process in the namespace: read again at once.
+        fake_proc(root, 42, &[80]);
+        let scan = scan_host_cached(root, None, &mut cache);
+        assert_eq!(ports(&scan), [80, 443], "still cached");
+        std::fs::remove_dir_all(root.join("42")).unwrap();
+        fake_proc(root, 43, &[8080]);
+        let reads = cache.reads();
+        let scan = scan_host_cached(root, None, &mut cache);
+        assert_eq!(ports(&scan), [8080]);
+        assert_eq!(cache.reads(), reads + 2);
+
+        // A namespace that is gone is forgotten.
+        std::fs::remove_dir_all(root.join("43")).unwrap();
+        scan_host_cached(root, None, &mut cache);
+        assert!(!cache.holds(2000));
+    }
 
     #[test]
     fn unit_from_cgroup_path() {

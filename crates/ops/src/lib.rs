@@ -22,6 +22,6 @@ pub mod procs;
 pub mod systemd;
 
 pub use diff::diff;
-pub use discover::{discover, Options};
+pub use discover::{discover, look, Look, Options, SocketCache};
 pub use error::{Error, Result};
 pub use model::*;

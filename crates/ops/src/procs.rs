@@ -64,7 +64,7 @@ pub fn scan_sockets(proc_root: &Path, ignore_cgroup: Option<&str>) -> Result<Soc
 }
 
 /// Reads a link like `socket:[123]` and returns 123 if it has `prefix`.
-fn link_inode(path: &Path, prefix: &str) -> Option<u64> {
+pub(crate) fn link_inode(path: &Path, prefix: &str) -> Option<u64> {
     let target = std::fs::read_link(path).ok()?;
     target.to_str()?.strip_prefix(prefix)?.strip_suffix(']')?.parse().ok()
 }

@@ -278,8 +278,8 @@ impl Store {
     /// Removes lines older than `before_ms`, then the oldest lines until the
     /// estimate is under `max_bytes`.
     pub async fn prune_logs(&self, before_ms: i64, max_bytes: i64) -> Result<Pruned> {
-        let by_age =
-            self.write(move |c| {
+        let by_age = self
+            .write(move |c| {
                 // Service by service through the (service, at_ms) index; the
                 // services themselves by skipping along it, one seek each.
                 Ok(c.execute(

@@ -24,6 +24,8 @@ const LABEL: &str = "superserver.bench.monitor=1";
 const CONTAINERS: usize = 50;
 /// The budget for monitoring 50 containers, % of one core.
 const CPU_TARGET_PERCENT: f64 = 2.0;
+/// The budget for the server's memory while monitoring them, MiB.
+const RSS_TARGET_MIB: f64 = 60.0;
 
 /// Removes the phase's containers when dropped.
 struct Containers;
@@ -91,10 +93,12 @@ pub async fn run(bin: &Path, plan: &Plan, report: &mut Report) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    report.info(
+    report.add(
         "monitor: first discovery of 50 containers",
-        format!("{:.1} s", discovered.as_secs_f64()),
-        "from server start until /v1/services lists them all".into(),
+        format!("{:.2} s", discovered.as_secs_f64()),
+        "≤ 1 s",
+        Verdict::of(discovered <= Duration::from_secs(1)),
+        "from starting the server until /v1/services lists them all".into(),
     );
     tokio::time::sleep(Duration::from_secs(15)).await;
     let window = if plan.quick { Duration::from_secs(20) } else { Duration::from_secs(60) };
@@ -111,7 +115,14 @@ pub async fn run(bin: &Path, plan: &Plan, report: &mut Report) -> Result<()> {
         format!("discovery + metrics every 10 s, {} s window, utime+stime", window.as_secs()),
     );
     let rss = host::status_kib(server.pid(), "VmRSS").unwrap_or(0);
-    report.info("monitor: server RSS, 50 containers", format!("{:.1} MiB", rss as f64 / 1024.0), String::new());
+    let rss_mib = rss as f64 / 1024.0;
+    report.add(
+        "monitor: server RSS, 50 containers",
+        format!("{rss_mib:.1} MiB"),
+        &format!("≤ {RSS_TARGET_MIB} MiB"),
+        Verdict::of(rss_mib <= RSS_TARGET_MIB),
+        String::new(),
+    );
 
     let dockerd = dockerd_pid();
     let d0 = dockerd.as_deref().and_then(|p| cpu_s(p, false));
