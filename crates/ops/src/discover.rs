@@ -106,6 +106,43 @@ struct CachedNetns {
     sockets: Vec<Socket>,
 }
 
+/// The socket tables of each `(netns, pid)`, read on as many threads as
+/// there are CPUs (each read is a walk of the kernel's tables).
+fn read_in_parallel(proc_root: &Path, due: &[(u64, u32)]) -> Vec<crate::Result<Vec<Socket>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(due.len().max(1));
+    let chunk = due.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = due
+            .chunks(chunk)
+            .map(|part| {
+                let handle = s.spawn(move || {
+                    part.iter()
+                        .map(|(_, pid)| procnet::read_sockets(&proc_root.join(pid.to_string()).join("net")))
+                        .collect::<Vec<_>>()
+                });
+                (part.len(), handle)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(n, h)| {
+                // One result per namespace, whatever happened to the thread.
+                h.join().unwrap_or_else(|_| {
+                    (0..n)
+                        .map(|_| {
+                            Err(crate::Error::Malformed {
+                                what: "socket tables".into(),
+                                line: String::new(),
+                                reason: "a reader thread panicked".into(),
+                            })
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}
+
 /// [`scan_host`] reusing `cache` for namespaces other than the host's.
 pub fn scan_host_cached(proc_root: &Path, ignore_cgroup: Option<&str>, cache: &mut SocketCache) -> HostScan {
     cache.look += 1;
@@ -120,6 +157,7 @@ pub fn scan_host_cached(proc_root: &Path, ignore_cgroup: Option<&str>, cache: &m
     }
     let look = cache.look;
     cache.entries.retain(|ns, _| scan.owners.netns_pid.contains_key(ns));
+    let mut due: Vec<(u64, u32)> = Vec::new();
     for (&netns, &pid) in &scan.owners.netns_pid {
         if Some(netns) != host_netns {
             if let Some(c) = cache.entries.get(&netns) {
@@ -130,8 +168,11 @@ pub fn scan_host_cached(proc_root: &Path, ignore_cgroup: Option<&str>, cache: &m
                 }
             }
         }
-        cache.reads += 1;
-        match procnet::read_sockets(&proc_root.join(pid.to_string()).join("net")) {
+        due.push((netns, pid));
+    }
+    cache.reads += due.len() as u64;
+    for ((netns, pid), read) in due.iter().copied().zip(read_in_parallel(proc_root, &due)) {
+        match read {
             Ok(sockets) => {
                 scan.sockets.extend(sockets.iter().map(|s| NsSocket { netns, socket: s.clone() }));
                 if Some(netns) != host_netns {
