@@ -136,7 +136,7 @@ impl Service {
         let auth = Auth::new(cfg.auth.enabled, plans, &store.list_tenants().await?, &store.list_keys().await?)?;
         let quotas = Quotas::default();
         let anomalies = crate::anomaly::Anomalies::new(&cfg.anomaly);
-        let egress = crate::egress::Egress::new(&cfg.egress);
+        let egress = crate::egress::Egress::new(&cfg.egress, &cfg.data_dir, &cfg.data_dir.join("run"))?;
         let now = now_ms();
         quotas.load(&store.usage_since(plans::month_of(now).0).await?, now);
         let svc = Self {

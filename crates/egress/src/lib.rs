@@ -28,3 +28,4 @@ pub use session::{Session, SessionSpec};
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
+pub mod tls;

@@ -26,6 +26,9 @@ pub struct ProxyConfig {
     pub first_bytes_timeout: Duration,
     /// How long a connection is held while a person decides (`on_unknown: ask`).
     pub approval_timeout: Duration,
+    /// TLS interception (for hosts whose requests the policy decides by
+    /// method or path); none without it.
+    pub intercept: Option<(Arc<crate::tls::Authority>, crate::tls::Upstream)>,
 }
 
 impl Default for ProxyConfig {
@@ -35,6 +38,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(10),
             first_bytes_timeout: Duration::from_millis(300),
             approval_timeout: Duration::from_secs(30),
+            intercept: None,
         }
     }
 }
@@ -73,8 +77,15 @@ pub trait Approver: Send + Sync + 'static {
     fn ask(&self, ask: ApprovalAsk) -> oneshot::Receiver<(ApprovalAnswer, String)>;
 }
 
+/// What intercepting TLS takes.
+pub(crate) struct Intercept {
+    pub server: Arc<rustls::ServerConfig>,
+    pub upstream: crate::tls::Upstream,
+}
+
 pub(crate) struct ProxyShared {
     pub cfg: ProxyConfig,
+    pub tls: Option<Arc<Intercept>>,
     pub resolver: Resolver,
     pub host_addrs: HostAddresses,
     pub sink: Arc<dyn EventSink>,
@@ -88,9 +99,20 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(cfg: ProxyConfig, sink: Arc<dyn EventSink>, approver: Option<Arc<dyn Approver>>) -> Self {
+    pub fn new(
+        cfg: ProxyConfig,
+        sink: Arc<dyn EventSink>,
+        approver: Option<Arc<dyn Approver>>,
+    ) -> Result<Self, crate::tls::TlsError> {
         let resolver = Resolver { table: cfg.hosts.clone(), timeout: cfg.connect_timeout };
-        Self { shared: Arc::new(ProxyShared { cfg, resolver, host_addrs: HostAddresses::default(), sink, approver }) }
+        let tls = match &cfg.intercept {
+            Some((authority, upstream)) => {
+                Some(Arc::new(Intercept { server: authority.server_config()?, upstream: upstream.clone() }))
+            }
+            None => None,
+        };
+        let shared = ProxyShared { cfg, tls, resolver, host_addrs: HostAddresses::default(), sink, approver };
+        Ok(Self { shared: Arc::new(shared) })
     }
 
     /// Starts serving a governed sandbox's proxy listener and resolver

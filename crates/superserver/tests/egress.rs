@@ -418,3 +418,62 @@ async fn events_are_followed_live() {
     assert_eq!(paths, ["/one", "/two", "/three"], "{seen:#?}");
     assert!(seen.windows(2).all(|w| w[0].id < w[1].id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_is_intercepted_to_decide_methods_and_paths_and_upstreams_are_verified() {
+    let ca = common::upstream::TestCa::new("test public CA");
+    let other_ca = common::upstream::TestCa::new("nobody trusts this");
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let s = Server::start_with(&format!(
+        "[egress]\nextra_ca_file = \"{}\"\n[egress.hosts]\n\"secure.example.test\" = \"127.0.0.1\"\n\
+         \"forged.example.test\" = \"127.0.0.1\"\n",
+        ca_file.display()
+    ))
+    .await;
+    let up = Upstream::start_tls("secure", "secure.example.test", &ca).await;
+    let forged = Upstream::start_tls("forged", "forged.example.test", &other_ca).await;
+    let rule = |host: &str| {
+        EgressRule::Full(superserver_wire::EgressRuleSpec {
+            host: host.into(),
+            methods: vec!["GET".into()],
+            paths: vec!["/v1/".into()],
+            ..Default::default()
+        })
+    };
+    let network = NetworkSpec {
+        mode: NetworkMode::Policy,
+        allow: vec![rule("secure.example.test"), rule("forged.example.test")],
+        log: Some(EgressLogLevel::Full),
+        ..Default::default()
+    };
+    let script = r#"
+curl -sS -m 5 https://secure.example.test:PORT/v1/items; echo "get=$?"
+curl -sS -m 5 -X POST -d x=1 https://secure.example.test:PORT/v1/items; echo "post=$?"
+curl -sS -m 5 https://secure.example.test:PORT/admin; echo "admin=$?"
+curl -sS -m 5 --noproxy '*' https://secure.example.test:PORT/v1/direct; echo "transparent=$?"
+python3 -c "import urllib.request as u; print(u.urlopen('https://secure.example.test:PORT/v1/py', timeout=5).read().decode().strip())"
+curl -sS -m 5 --noproxy '*' https://forged.example.test:FORGED/v1/x; echo "forged=$?"
+"#
+    .replace("FORGED", &forged.port.to_string())
+    .replace("PORT", &up.port.to_string());
+    let r = run_sh(&s, &script, network).await;
+    let out = &r.stdout;
+    for want in [
+        "upstream secure: GET /v1/items\nget=0",
+        "secure.example.test POST /v1/items is not allowed (default deny)",
+        "secure.example.test GET /admin is not allowed (default deny)",
+        "upstream secure: GET /v1/direct\ntransparent=0",
+        "upstream secure: GET /v1/py",
+        "upstream TLS",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}\nstderr:\n{}", r.stderr);
+    }
+    assert_eq!(up.paths(), ["/v1/items", "/v1/direct", "/v1/py"], "denied requests never reached the host");
+    assert!(forged.paths().is_empty(), "a host whose certificate does not verify gets nothing");
+    let events = events_until(&s, &r.sandbox_id, |ev| ev.iter().filter(|e| e.protocol == "https").count() >= 5).await;
+    let post = events.iter().find(|e| e.method.as_deref() == Some("POST")).unwrap();
+    assert_eq!((post.decision, post.protocol.as_str()), (EgressDecision::Deny, "https"), "{post:?}");
+    assert!(events.iter().any(|e| e.rule.contains("upstream failed: upstream TLS")), "{events:#?}");
+}

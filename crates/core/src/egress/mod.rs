@@ -52,8 +52,30 @@ impl EventSink for Sink {
     }
 }
 
+/// Where governed sandboxes find the interception authority: the system
+/// bundle (with it appended) and the certificate alone.
+pub(crate) const SANDBOX_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub(crate) const SANDBOX_CA_FILE: &str = "/etc/superserver-egress-ca.pem";
+
 impl Egress {
-    pub fn new(cfg: &EgressConfig) -> Self {
+    /// The proxy with its interception authority (kept in `data_dir`); the
+    /// authority is added to governed sandboxes' `/etc` under `run_dir`.
+    pub fn new(cfg: &EgressConfig, data_dir: &std::path::Path, run_dir: &std::path::Path) -> Result<Self> {
+        let config_err =
+            |e: superserver_egress::tls::TlsError| CoreError::Config(format!("egress TLS interception: {e}"));
+        let authority = superserver_egress::tls::Authority::load_or_create(data_dir).map_err(config_err)?;
+        let upstream = superserver_egress::tls::Upstream::new(cfg.extra_ca_file.as_deref()).map_err(config_err)?;
+        let etc = run_dir.join("etc-net");
+        std::fs::create_dir_all(etc.join("ssl/certs"))
+            .map_err(|e| CoreError::Config(format!("cannot prepare the sandboxes' CA bundle: {e}")))?;
+        authority
+            .write_bundle(
+                std::path::Path::new(SANDBOX_CA_BUNDLE),
+                &etc.join(SANDBOX_CA_BUNDLE.trim_start_matches("/etc/")),
+            )
+            .map_err(config_err)?;
+        std::fs::write(etc.join(SANDBOX_CA_FILE.trim_start_matches("/etc/")), authority.ca_pem())
+            .map_err(|e| CoreError::Config(format!("cannot write the sandboxes' CA file: {e}")))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let approvals = Arc::new(Approvals::new(Duration::from_secs(cfg.approval_timeout_seconds)));
@@ -61,17 +83,18 @@ impl Egress {
             hosts: cfg.hosts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
             approval_timeout: Duration::from_secs(cfg.approval_timeout_seconds),
+            intercept: Some((authority, upstream)),
             ..Default::default()
         };
         let sink = Arc::new(Sink { tx, dropped: dropped.clone() });
         let approver: Arc<dyn superserver_egress::Approver> = approvals.clone();
-        Self {
-            proxy: Proxy::new(proxy_cfg, sink, Some(approver)),
+        Ok(Self {
+            proxy: Proxy::new(proxy_cfg, sink, Some(approver)).map_err(config_err)?,
             approvals,
             events: broadcast::channel(1024).0,
             dropped,
             queue: std::sync::Mutex::new(Some(rx)),
-        }
+        })
     }
 }
 
@@ -87,6 +110,12 @@ pub(crate) fn proxy_env() -> Vec<(String, String)> {
         ("https_proxy".into(), url),
         ("NO_PROXY".into(), no_proxy.clone()),
         ("no_proxy".into(), no_proxy),
+        // Intercepted HTTPS is signed by the installation's authority, which
+        // the system bundle of a governed sandbox includes.
+        ("SSL_CERT_FILE".into(), SANDBOX_CA_BUNDLE.into()),
+        ("REQUESTS_CA_BUNDLE".into(), SANDBOX_CA_BUNDLE.into()),
+        ("CURL_CA_BUNDLE".into(), SANDBOX_CA_BUNDLE.into()),
+        ("NODE_EXTRA_CA_CERTS".into(), SANDBOX_CA_FILE.into()),
     ]
 }
 

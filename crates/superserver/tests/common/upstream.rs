@@ -24,60 +24,32 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start(name: &'static str) -> Self {
+        Self::serve(name, None).await
+    }
+
+    /// The same over TLS, with a certificate for `host` signed by `ca`.
+    pub async fn start_tls(name: &'static str, host: &str, ca: &TestCa) -> Self {
+        Self::serve(name, Some(ca.acceptor(host))).await
+    }
+
+    async fn serve(name: &'static str, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((mut s, _)) = listener.accept().await else { return };
+                let Ok((s, _)) = listener.accept().await else { return };
                 let log = log.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    loop {
-                        // One request at a time on a kept-alive connection.
-                        let head_end = loop {
-                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                                break i + 4;
-                            }
-                            let mut chunk = [0u8; 8192];
-                            match s.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        };
-                        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                        let mut lines = head.split("\r\n");
-                        let mut first = lines.next().unwrap_or("").split(' ');
-                        let method = first.next().unwrap_or("").to_string();
-                        let path = first.next().unwrap_or("").to_string();
-                        let headers: Vec<(String, String)> = lines
-                            .filter_map(|l| l.split_once(':'))
-                            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                            .collect();
-                        let len: usize = headers
-                            .iter()
-                            .find(|(k, _)| k == "content-length")
-                            .and_then(|(_, v)| v.parse().ok())
-                            .unwrap_or(0);
-                        while buf.len() < head_end + len {
-                            let mut chunk = [0u8; 8192];
-                            match s.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(s).await {
+                                answer(name, s, log).await;
                             }
                         }
-                        let body = buf[head_end..head_end + len].to_vec();
-                        buf.drain(..head_end + len);
-                        let reply = format!("upstream {name}: {method} {path}\n");
-                        log.lock().unwrap().push(Seen { method, path, headers, body });
-                        let resp = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{reply}",
-                            reply.len()
-                        );
-                        if s.write_all(resp.as_bytes()).await.is_err() {
-                            return;
-                        }
+                        None => answer(name, s, log).await,
                     }
                 });
             }
@@ -88,5 +60,87 @@ impl Upstream {
     /// The paths received so far.
     pub fn paths(&self) -> Vec<String> {
         self.seen.lock().unwrap().iter().map(|s| s.path.clone()).collect()
+    }
+}
+
+/// Answers the requests of one connection.
+async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    name: &str,
+    mut s: S,
+    log: Arc<Mutex<Vec<Seen>>>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        // One request at a time on a kept-alive connection.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 8192];
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let method = first.next().unwrap_or("").to_string();
+        let path = first.next().unwrap_or("").to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize =
+            headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+        while buf.len() < head_end + len {
+            let mut chunk = [0u8; 8192];
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = buf[head_end..head_end + len].to_vec();
+        buf.drain(..head_end + len);
+        let reply = format!("upstream {name}: {method} {path}\n");
+        log.lock().unwrap().push(Seen { method, path, headers, body });
+        let resp =
+            format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{reply}", reply.len());
+        if s.write_all(resp.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A certificate authority of the test's own, standing in for a public one.
+pub struct TestCa {
+    pub pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        let cert = params.self_signed(&key).unwrap();
+        Self { pem: cert.pem(), issuer: rcgen::Issuer::new(params, key) }
+    }
+
+    fn acceptor(&self, host: &str) -> tokio_rustls::TlsAcceptor {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec![host.to_string()]).unwrap().signed_by(&key, &self.issuer).unwrap();
+        let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], der)
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg))
     }
 }

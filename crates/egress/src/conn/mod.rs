@@ -16,6 +16,8 @@ use superserver_wire::{EgressDecision, EgressRule, OnUnknown};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+mod intercept;
+
 use crate::http::{self, Check, Parsed};
 use crate::policy::{is_dns_name, Target, Verdict};
 use crate::proxy::{ApprovalAnswer, ApprovalAsk};
@@ -140,6 +142,11 @@ impl Conn {
             target.method = Some(&h.method);
             target.path = Some(&h.path);
         }
+        if matches!(kind, Kind::Tls(_)) && self.interceptable(pinned.as_deref()) {
+            // Decided request by request, inside.
+            let dest = Dest { name: pinned.clone(), ip: None, port };
+            return self.intercept(dest).await;
+        }
         let rule = match self.decide(&target).await {
             Ok(rule) => rule,
             Err(why) => {
@@ -186,6 +193,16 @@ impl Conn {
         if head.method == "CONNECT" {
             self.draft.protocol = "tcp";
             let target = Target { name: name.as_deref(), ip, port: Some(port), ..Default::default() };
+            if self.interceptable(name.as_deref()) {
+                bytes::Buf::advance(&mut self.buf, head.len);
+                if self.client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await.is_err() {
+                    return;
+                }
+                return match self.classify().await {
+                    Kind::Tls(sni) if sni.is_none() || sni == name => self.intercept(dest).await,
+                    _ => self.deny("only TLS is relayed to a host whose requests are inspected", None).await,
+                };
+            }
             let rule = match self.decide(&target).await {
                 Ok(rule) => rule,
                 Err(why) => return self.deny(&why, Some(403)).await,
@@ -280,41 +297,49 @@ impl Conn {
     /// The policy's decision, asking a person when it has none and the
     /// policy says so. `Ok(rule)` to allow, `Err(reason)` to deny.
     async fn decide(&self, target: &Target<'_>) -> Result<String, String> {
-        let (verdict, on_unknown) = {
-            let p = self.state.policy.read().unwrap_or_else(|e| e.into_inner());
-            (p.decide(target), p.on_unknown)
-        };
-        match verdict {
-            Verdict::Allow(rule) => Ok(rule),
-            Verdict::Deny(rule) => Err(rule),
-            Verdict::Unknown if on_unknown == OnUnknown::Deny => Err("default deny".into()),
-            Verdict::Unknown => self.ask(target).await,
-        }
+        decide(&self.state, self.draft.protocol, target).await
     }
+}
 
-    async fn ask(&self, target: &Target<'_>) -> Result<String, String> {
-        let Some(approver) = self.state.proxy.approver.clone() else {
+/// The policy's decision on `target`, asking a person when it has none and
+/// the policy says so.
+async fn decide(state: &SessionState, protocol: &str, target: &Target<'_>) -> Result<String, String> {
+    let (verdict, on_unknown) = {
+        let p = state.policy.read().unwrap_or_else(|e| e.into_inner());
+        (p.decide(target), p.on_unknown)
+    };
+    match verdict {
+        Verdict::Allow(rule) => Ok(rule),
+        Verdict::Deny(rule) => Err(rule),
+        Verdict::Unknown if on_unknown == OnUnknown::Deny => Err("default deny".into()),
+        Verdict::Unknown => ask(state, protocol, target).await,
+    }
+}
+
+async fn ask(state: &SessionState, protocol: &str, target: &Target<'_>) -> Result<String, String> {
+    {
+        let Some(approver) = state.proxy.approver.clone() else {
             return Err("no approver configured".into());
         };
         let ask = ApprovalAsk {
-            tenant: self.state.tenant.clone(),
-            sandbox_id: self.state.sandbox_id.clone(),
-            execution_id: self.state.execution.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            protocol: self.draft.protocol.to_string(),
+            tenant: state.tenant.clone(),
+            sandbox_id: state.sandbox_id.clone(),
+            execution_id: state.execution.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            protocol: protocol.to_string(),
             name: target.name.map(str::to_string),
             address: target.ip.map(|i| i.to_string()),
             port: target.port.unwrap_or(0),
             method: target.method.map(str::to_string),
             path: target.path.map(str::to_string),
         };
-        let timeout = self.state.proxy.cfg.approval_timeout;
+        let timeout = state.proxy.cfg.approval_timeout;
         let answer = tokio::time::timeout(timeout, approver.ask(ask)).await;
         match answer {
             Ok(Ok((ApprovalAnswer::AllowOnce, who))) => Ok(format!("approved once by {who}")),
             Ok(Ok((ApprovalAnswer::AllowAlways, who))) => {
                 let host = target.name.map(str::to_string).or(target.ip.map(|i| i.to_string())).unwrap_or_default();
                 let rule = EgressRule::Short(format!("{host}:{}", target.port.unwrap_or(0)));
-                let mut p = self.state.policy.write().unwrap_or_else(|e| e.into_inner());
+                let mut p = state.policy.write().unwrap_or_else(|e| e.into_inner());
                 if let Err(e) = p.add_allow(&rule) {
                     tracing::warn!(error = %e, "an approved destination could not become a rule");
                 }
@@ -325,7 +350,9 @@ impl Conn {
             Err(_) => Err("approval timed out".into()),
         }
     }
+}
 
+impl Conn {
     /// Resolves and connects to an allowed destination; on failure the
     /// client is told (HTTP) or the connection closed, and the event kept.
     async fn open(&mut self, dest: &Dest, http: bool) -> Option<TcpStream> {
