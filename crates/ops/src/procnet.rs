@@ -39,41 +39,13 @@ pub fn read_sockets(net_dir: &Path) -> Result<Vec<Socket>> {
     let mut out = Vec::new();
     for (file, proto) in [("tcp", Proto::Tcp), ("tcp6", Proto::Tcp), ("udp", Proto::Udp), ("udp6", Proto::Udp)] {
         let path = net_dir.join(file);
-        match read_table(&path) {
+        match std::fs::read_to_string(&path) {
             Ok(text) => out.extend(parse_table(&text, proto)?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(Error::Read { path, source }),
         }
     }
     Ok(out)
-}
-
-/// The kernel hands a socket table out one page at a time, and every
-/// `read(2)` walks its connection hash from the start (the whole, global
-/// hash, whatever the namespace). A read that returns clearly less than a
-/// page ended because the table did: no second read (and walk) just to see
-/// the end of it.
-const SEQ_PAGE: usize = 4096;
-/// Longer than any row of these tables (`tcp6` rows are 178 bytes).
-const MAX_ROW: usize = 256;
-
-fn read_table(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut len = 0;
-    loop {
-        if len == buf.len() {
-            buf.resize(buf.len() * 2, 0);
-        }
-        let n = f.read(&mut buf[len..])?;
-        len += n;
-        if n == 0 || n + MAX_ROW < SEQ_PAGE {
-            break;
-        }
-    }
-    buf.truncate(len);
-    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Parses one table's text (header line included), keeping the sockets of
@@ -137,21 +109,6 @@ pub fn parse_addr(s: &str) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tables_are_read_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        for size in [0usize, 100, 4000, 4096, 10_000, 200_000] {
-            let path = dir.path().join("t");
-            let text: String = (0..size).map(|i| if i % 150 == 149 { '\n' } else { 'x' }).collect();
-            std::fs::write(&path, &text).unwrap();
-            assert_eq!(read_table(&path).unwrap(), text, "{size} bytes");
-        }
-        // The kernel's own table, paged: parses whole (rows are complete).
-        let host = read_table(Path::new("/proc/net/tcp")).unwrap();
-        assert!(host.starts_with("  sl") && host.ends_with('\n'), "{host:.200}");
-        parse_table(&host, Proto::Tcp).unwrap();
-    }
 
     const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 12345 1 0000000000000000 100 0 0 10 0

@@ -24,6 +24,86 @@ use super::*;
 pub const ADDED_LATENCY_TARGET_MS: f64 = 1.0;
 pub const TUNNEL_TARGET_MB_S: f64 = 300.0;
 pub const CREATE_P50_TARGET_MS: f64 = 15.0;
+pub const INTERCEPTED_TARGET_MB_S: f64 = 100.0;
+
+/// `N PORT HOST CAFILE [ADDRESS]`: one HTTPS request for N MiB, prints
+/// seconds from the request to the last byte (CAFILE `-` for the default
+/// trust; ADDRESS instead of resolving HOST).
+const TLS_CLIENT: &str = r#"
+import socket, ssl, sys, time
+n, port, host, cafile = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=None if cafile == "-" else cafile)
+addr = sys.argv[5] if len(sys.argv) > 5 else socket.gethostbyname(host)
+s = ctx.wrap_socket(socket.create_connection((addr, port)), server_hostname=host)
+s.sendall(b"GET /v1/bulk/%d HTTP/1.1\r\nHost: %s\r\n\r\n" % (n, host.encode()))
+buf = bytearray(1 << 20)
+view = memoryview(buf)
+want = n << 20
+got = 0
+head = b""
+t = time.perf_counter()
+while b"\r\n\r\n" not in head:
+    head += s.recv(4096)
+got = len(head) - head.index(b"\r\n\r\n") - 4
+while got < want:
+    k = s.recv_into(view)
+    if k == 0:
+        break
+    got += k
+print(time.perf_counter() - t)
+"#;
+
+/// An HTTPS upstream for `host` with a certificate of a CA of this run;
+/// answers `GET /v1/bulk/N` with N MiB. Returns its port and the CA (PEM).
+async fn tls_upstream(host: &str) -> Result<(u16, String)> {
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::new())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "benchmark CA");
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate()?;
+    let cert = rcgen::CertificateParams::new(vec![host.to_string()])?.signed_by(&key, &issuer)?;
+    let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(anyhow::Error::msg)?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], der)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else { return };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(s).await else { return };
+                let mut buf = vec![0u8; 4096];
+                let Ok(n) = s.read(&mut buf).await else { return };
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                let mib: usize = text
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.strip_prefix("/v1/bulk/"))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", mib << 20);
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![0u8; 1 << 20];
+                for _ in 0..mib {
+                    if s.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = s.flush().await;
+            });
+        }
+    });
+    Ok((port, ca_cert.pem()))
+}
 
 /// The measuring client: `latency N PORT HOST` prints one connect + small
 /// request + response time per line (ms); `bulk MB PORT HOST` prints the
@@ -132,8 +212,16 @@ fn samples(ms_values: &[f64]) -> Samples {
 
 pub async fn run(bin: &Path, plan: &Plan, report: &mut Report) -> Result<()> {
     let port = upstream().await?;
+    let (tls_port, ca_pem) = tls_upstream("secure.example.test").await?;
+    let ca_dir = tempfile::tempdir()?;
+    let ca_file = ca_dir.path().join("bench-ca.pem");
+    std::fs::write(&ca_file, &ca_pem)?;
     let spec = ServerSpec {
-        extra_toml: "[egress.hosts]\n\"bench.example.test\" = \"127.0.0.1\"\n".into(),
+        extra_toml: format!(
+            "[egress]\nextra_ca_file = \"{}\"\n[egress.hosts]\n\"bench.example.test\" = \"127.0.0.1\"\n\
+             \"secure.example.test\" = \"127.0.0.1\"\n",
+            ca_file.display()
+        ),
         ..spec(6, super::warm::DEFAULT_POOL, super::warm::DEFAULT_PARALLEL)
     };
     let server = Server::start(bin, &spec).await?;
@@ -212,6 +300,57 @@ pub async fn run(bin: &Path, plan: &Plan, report: &mut Report) -> Result<()> {
         Verdict::of(proxy_mb_s >= TUNNEL_TARGET_MB_S),
         format!(
             "{mib} MiB on one connection; direct on loopback {direct_mb_s:.0} MB/s ({})",
+            ratio(proxy_mb_s, direct_mb_s)
+        ),
+    );
+    server.client.delete_sandbox(&sb.id).await?;
+
+    // Intercepted HTTPS: a rule with a path makes the proxy terminate the
+    // sandbox's TLS and open its own to the host.
+    let inspected = NetworkSpec {
+        mode: NetworkMode::Policy,
+        allow: vec![EgressRule::Full(superserver_wire::EgressRuleSpec {
+            host: "secure.example.test".into(),
+            paths: vec!["/v1/".into()],
+            ..Default::default()
+        })],
+        log: Some(EgressLogLevel::Blocks),
+        ..Default::default()
+    };
+    let req = CreateSandboxRequest { network: Some(inspected), ..Default::default() };
+    let sb = server.client.create_sandbox(&req).await?;
+    let tls_args =
+        |host: &str, cafile: &str| vec![mib.to_string(), tls_port.to_string(), host.to_string(), cafile.into()];
+    let direct = {
+        let out = tokio::process::Command::new("python3")
+            .arg("-c")
+            .arg(TLS_CLIENT)
+            .args(tls_args("secure.example.test", &ca_file.display().to_string()))
+            .arg("127.0.0.1")
+            .output()
+            .await?;
+        if !out.status.success() {
+            bail!("the host TLS client failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        parse(&String::from_utf8_lossy(&out.stdout)).first().copied().unwrap_or(f64::NAN)
+    };
+    let mut command = vec!["python3".to_string(), "-c".into(), TLS_CLIENT.into()];
+    command.extend(tls_args("secure.example.test", "-"));
+    let r =
+        server.client.exec(&sb.id, &ExecRequest { command, timeout_ms: Some(300_000), ..Default::default() }).await?;
+    if r.exit_code != Some(0) {
+        bail!("the sandboxed TLS client failed: {}", r.stderr);
+    }
+    let intercepted = parse(&r.stdout).first().copied().unwrap_or(f64::NAN);
+    let (direct_mb_s, proxy_mb_s) = (mb / direct, mb / intercepted);
+    report.add(
+        "intercepted HTTPS throughput through the egress proxy",
+        format!("{proxy_mb_s:.0} MB/s"),
+        &format!("≥ {INTERCEPTED_TARGET_MB_S:.0} MB/s"),
+        Verdict::of(proxy_mb_s >= INTERCEPTED_TARGET_MB_S),
+        format!(
+            "{mib} MiB in one HTTPS response, TLS terminated and re-originated by the proxy; direct HTTPS on loopback \
+             {direct_mb_s:.0} MB/s ({})",
             ratio(proxy_mb_s, direct_mb_s)
         ),
     );
