@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::model::{ContainerInfo, ListenPort, ProcessInfo, Service, ServiceKind, Snapshot, UnitInfo};
+use crate::model::{ContainerInfo, ListenPort, ProcessInfo, Proto, Service, ServiceKind, Snapshot, UnitInfo};
 use crate::procnet::{Socket, SocketState};
 use crate::procs::SocketOwners;
 use crate::{docker, edges, procnet, procs, systemd};
@@ -106,6 +106,21 @@ struct CachedNetns {
     sockets: Vec<Socket>,
 }
 
+/// The sockets of the namespace of the process at `pid_dir`: TCP through a
+/// netlink dump (one walk of the kernel's tables per address family), UDP
+/// from its (cheap) text tables; all from the text tables where the dump
+/// is refused.
+fn read_netns(pid_dir: &Path) -> crate::Result<Vec<Socket>> {
+    let net = pid_dir.join("net");
+    match crate::sockdiag::tcp_sockets(&pid_dir.join("ns/net")) {
+        Ok(mut tcp) => {
+            tcp.extend(procnet::read_tables(&net, &[("udp", Proto::Udp), ("udp6", Proto::Udp)])?);
+            Ok(tcp)
+        }
+        Err(_) => procnet::read_sockets(&net),
+    }
+}
+
 /// The socket tables of each `(netns, pid)`, read on as many threads as
 /// there are CPUs (each read is a walk of the kernel's tables).
 fn read_in_parallel(proc_root: &Path, due: &[(u64, u32)]) -> Vec<crate::Result<Vec<Socket>>> {
@@ -116,9 +131,7 @@ fn read_in_parallel(proc_root: &Path, due: &[(u64, u32)]) -> Vec<crate::Result<V
             .chunks(chunk)
             .map(|part| {
                 let handle = s.spawn(move || {
-                    part.iter()
-                        .map(|(_, pid)| procnet::read_sockets(&proc_root.join(pid.to_string()).join("net")))
-                        .collect::<Vec<_>>()
+                    part.iter().map(|(_, pid)| read_netns(&proc_root.join(pid.to_string()))).collect::<Vec<_>>()
                 });
                 (part.len(), handle)
             })

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod procnet;
 pub mod procs;
+pub mod sockdiag;
 pub mod systemd;
 
 pub use diff::diff;

@@ -36,8 +36,13 @@ pub struct Socket {
 /// Reads `tcp`, `tcp6`, `udp` and `udp6` under `net_dir` (e.g. `/proc/net`).
 /// A missing table (no IPv6) is skipped.
 pub fn read_sockets(net_dir: &Path) -> Result<Vec<Socket>> {
+    read_tables(net_dir, &[("tcp", Proto::Tcp), ("tcp6", Proto::Tcp), ("udp", Proto::Udp), ("udp6", Proto::Udp)])
+}
+
+/// Reads the named tables under `net_dir`; a missing one is skipped.
+pub fn read_tables(net_dir: &Path, tables: &[(&str, Proto)]) -> Result<Vec<Socket>> {
     let mut out = Vec::new();
-    for (file, proto) in [("tcp", Proto::Tcp), ("tcp6", Proto::Tcp), ("udp", Proto::Udp), ("udp6", Proto::Udp)] {
+    for &(file, proto) in tables {
         let path = net_dir.join(file);
         match std::fs::read_to_string(&path) {
             Ok(text) => out.extend(parse_table(&text, proto)?),
