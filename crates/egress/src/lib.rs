@@ -13,6 +13,8 @@ pub mod policy;
 pub use error::{EgressError, Result};
 pub use policy::{Policy, Target, Verdict};
 mod conn;
+pub mod custody;
+pub mod encode;
 pub mod dns;
 pub mod http;
 pub mod proxy;
