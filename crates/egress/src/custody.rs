@@ -79,6 +79,9 @@ pub struct Custody {
     raw: AhoCorasick,
     /// Every form of every value (to mask in responses).
     values: AhoCorasick,
+    value_forms: Vec<Vec<u8>>,
+    /// Bytes a value form can start with.
+    value_starts: [bool; 256],
     longest_value: usize,
 }
 
@@ -116,12 +119,20 @@ impl Custody {
         }
         let longest_form = forms.iter().map(Vec::len).max().unwrap_or(0);
         let longest_value = values.iter().map(Vec::len).max().unwrap_or(0);
+        let mut value_starts = [false; 256];
+        for v in &values {
+            if let Some(b) = v.first() {
+                value_starts[usize::from(*b)] = true;
+            }
+        }
         Ok(Self {
             raw: automaton(secrets.iter().map(|s| s.placeholder.as_bytes()))?,
             forms: automaton(&forms)?,
             form_owner,
             longest_form,
             values: automaton(&values)?,
+            value_forms: values,
+            value_starts,
             longest_value,
             secrets,
         })
@@ -275,7 +286,13 @@ impl Custody {
 
     /// A body on its way to `host` (`None`: no name known).
     pub fn body(self: &Arc<Self>, host: Option<String>) -> BodyStream {
-        BodyStream { custody: self.clone(), host, tail: Vec::new() }
+        BodyStream { custody: self.clone(), host, substitute: true, tail: Vec::new() }
+    }
+
+    /// Bytes of another protocol on their way to `host`: checked for
+    /// placeholders going where they may not, never rewritten.
+    pub fn check_only(self: &Arc<Self>, host: Option<String>) -> BodyStream {
+        BodyStream { custody: self.clone(), host, substitute: false, tail: Vec::new() }
     }
 
     /// Masks values in a response stream.
@@ -303,6 +320,7 @@ pub struct Leak {
 pub struct BodyStream {
     custody: Arc<Custody>,
     host: Option<String>,
+    substitute: bool,
     tail: Vec<u8>,
 }
 
@@ -337,8 +355,8 @@ impl BodyStream {
         let rest = self.tail.split_off(cut);
         let done = std::mem::replace(&mut self.tail, rest);
         Ok(match &self.host {
-            Some(h) => c.substitute(&done, h).into_owned(),
-            None => done,
+            Some(h) if self.substitute => c.substitute(&done, h).into_owned(),
+            _ => done,
         })
     }
 }
@@ -361,9 +379,9 @@ impl Redactor {
         self.drain(true)
     }
 
-    /// How many bytes may be held back at most.
-    pub fn holds_back(&self) -> usize {
-        self.custody.longest_value.saturating_sub(1)
+    /// Whether bytes are held back (the start of what may be a value).
+    pub fn holding(&self) -> bool {
+        !self.tail.is_empty()
     }
 
     fn drain(&mut self, all: bool) -> Vec<u8> {
@@ -371,13 +389,23 @@ impl Redactor {
         if c.is_empty() {
             return std::mem::take(&mut self.tail);
         }
-        let mut cut = if all { self.tail.len() } else { self.tail.len().saturating_sub(c.longest_value - 1) };
+        let len = self.tail.len();
         let found: Vec<(usize, usize)> = c.values.find_iter(&self.tail).map(|m| (m.start(), m.end())).collect();
+        let mut done = 0;
         for (start, end) in found {
-            if start < cut {
-                self.tail[start..end].fill(b'*');
-                cut = cut.max(end);
-            }
+            self.tail[start..end].fill(b'*');
+            done = end;
+        }
+        // Hold back only an ending that could be the start of a value.
+        let mut cut = len;
+        if !all {
+            let window = len.saturating_sub(c.longest_value.saturating_sub(1)).max(done);
+            cut = (window..len)
+                .find(|&i| {
+                    c.value_starts[usize::from(self.tail[i])]
+                        && c.value_forms.iter().any(|v| v.len() > len - i && v.starts_with(&self.tail[i..]))
+                })
+                .unwrap_or(len);
         }
         let rest = self.tail.split_off(cut);
         std::mem::replace(&mut self.tail, rest)
@@ -499,6 +527,17 @@ mod tests {
             let t = text(&out);
             assert!(!t.contains("real-token") && !t.contains("cmVhbC10b2tlbi0wMTIzNDU2Nzg5"), "{t}");
         }
+    }
+
+    #[test]
+    fn only_what_could_start_a_value_is_held_back() {
+        let c = custody();
+        let mut r = c.redactor();
+        assert_eq!(r.push(b"HTTP/1.1 200 OK\r\n\r\n{}\n"), b"HTTP/1.1 200 OK\r\n\r\n{}\n");
+        assert!(!r.holding());
+        assert_eq!(r.push(b"x real-tok"), b"x ");
+        assert!(r.holding());
+        assert_eq!(r.push(b"EN"), b"real-tokEN");
     }
 
     #[test]

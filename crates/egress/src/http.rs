@@ -2,7 +2,7 @@
 //! request (so every request on a kept-alive connection is decided, not only
 //! the first) and the framing of its body.
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Largest request head accepted.
@@ -125,23 +125,153 @@ pub async fn fill<R: AsyncRead + Unpin>(r: &mut R, buf: &mut BytesMut) -> std::i
     r.read_buf(buf).await
 }
 
-/// What the checker says of a request on the connection.
-pub enum Check {
-    Forward,
-    /// Forward this head instead of the one received.
-    Replace(Vec<u8>),
-    /// Stop: the request is not let through (the reason is the caller's).
+/// Largest request body held whole, and inspected, before any of it is
+/// forwarded; a longer one goes on in pieces as it is inspected (and is cut
+/// off, incomplete, if a piece is refused).
+pub const HOLD_BODY: usize = 1 << 20;
+
+/// What a connection's filter makes of one request.
+pub enum Action {
+    /// Send this head (its framing headers are the pump's to set) and this
+    /// body (or, for an incomplete one, its first part).
+    Send { head: Vec<u8>, body: Vec<u8> },
+    /// End the connection before this request.
     Stop,
 }
 
-/// Forwards requests from `client` to `upstream` until either side ends,
-/// calling `check` with each head first. `buf` holds bytes already read.
-/// Returns the bytes forwarded.
-pub async fn pump<R, W, F>(client: &mut R, buf: &mut BytesMut, upstream: &mut W, mut check: F) -> std::io::Result<u64>
+/// Decides and rewrites the requests of a connection.
+pub trait Filter {
+    /// A request: its head as received and its body, all of it when
+    /// `complete`, otherwise what came first (the rest follows through
+    /// [`Filter::more`]).
+    fn request(&mut self, head: &Head, raw: &[u8], body: &[u8], complete: bool) -> Action;
+    /// More of an incomplete body: what to send on, or `None` to end the
+    /// connection with the request unfinished.
+    fn more(&mut self, piece: &[u8]) -> Option<Vec<u8>>;
+    /// The end of an incomplete body: what was held back, or `None` to end
+    /// the connection with the request unfinished.
+    fn end(&mut self) -> Option<Vec<u8>>;
+}
+
+/// Reads a request body piece by piece, without its framing.
+enum BodyReader {
+    Done,
+    Length(u64),
+    Chunked { left: u64 },
+}
+
+impl BodyReader {
+    fn new(body: Body) -> Self {
+        match body {
+            Body::None => Self::Done,
+            Body::Length(n) => Self::Length(n),
+            Body::Chunked => Self::Chunked { left: 0 },
+        }
+    }
+
+    /// The next piece of the body; `None` at its end.
+    async fn piece<R: AsyncRead + Unpin>(&mut self, client: &mut R, buf: &mut BytesMut) -> std::io::Result<Option<BytesMut>> {
+        let left = match self {
+            Self::Done => return Ok(None),
+            Self::Length(left) => left,
+            Self::Chunked { left } => {
+                if *left == 0 {
+                    let line = read_line(client, buf).await?;
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.trim_end().split(';').next().unwrap_or("").trim();
+                    let size = u64::from_str_radix(text, 16)
+                        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunk size"))?;
+                    if size == 0 {
+                        // Trailers, up to the blank line (not passed on).
+                        loop {
+                            let t = read_line(client, buf).await?;
+                            if t == b"\r\n" || t == b"\n" {
+                                break;
+                            }
+                        }
+                        *self = Self::Done;
+                        return Ok(None);
+                    }
+                    *left = size;
+                }
+                left
+            }
+        };
+        if buf.is_empty() && fill(client, buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let take = (buf.len() as u64).min(*left) as usize;
+        let piece = buf.split_to(take);
+        *left -= take as u64;
+        if *left == 0 {
+            match self {
+                Self::Length(_) => *self = Self::Done,
+                Self::Chunked { .. } => {
+                    let crlf = read_line(client, buf).await?;
+                    if crlf != b"\r\n" && crlf != b"\n" {
+                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "chunk without its line end"));
+                    }
+                }
+                Self::Done => {}
+            }
+        }
+        Ok(Some(piece))
+    }
+}
+
+/// Whether a head asks for `100 Continue` before its body.
+fn expects_continue(raw: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(raw).to_ascii_lowercase();
+    text.split('\n').any(|l| l.starts_with("expect:") && l.contains("100-continue"))
+}
+
+/// How a forwarded body is framed.
+enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+/// `head` with its framing headers replaced.
+fn set_framing(head: &[u8], framing: Framing) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len() + 32);
+    for line in head.split_inclusive(|b| *b == b'\n') {
+        let lower = String::from_utf8_lossy(line).to_ascii_lowercase();
+        if lower.starts_with("content-length:") || lower.starts_with("transfer-encoding:") {
+            continue;
+        }
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        out.extend_from_slice(line);
+    }
+    match framing {
+        Framing::Length(n) => out.extend_from_slice(format!("Content-Length: {n}\r\n\r\n").as_bytes()),
+        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n"),
+    }
+    out
+}
+
+async fn write_chunk<W: AsyncWrite + Unpin>(upstream: &mut W, data: &[u8]) -> std::io::Result<u64> {
+    if data.is_empty() {
+        return Ok(0);
+    }
+    let size = format!("{:x}\r\n", data.len());
+    upstream.write_all(size.as_bytes()).await?;
+    upstream.write_all(data).await?;
+    upstream.write_all(b"\r\n").await?;
+    Ok((size.len() + data.len() + 2) as u64)
+}
+
+/// Forwards requests from `client` to `upstream` until either side ends or
+/// the filter stops it. `buf` holds bytes already read. Bodies up to
+/// [`HOLD_BODY`] are read whole before the filter sees them; longer ones
+/// (and those whose client waits for `100 Continue`) go on chunked, piece by
+/// piece. Returns the bytes forwarded.
+pub async fn pump<R, W, F>(client: &mut R, buf: &mut BytesMut, upstream: &mut W, filter: &mut F) -> std::io::Result<u64>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
-    F: FnMut(&Head, &[u8]) -> Check,
+    F: Filter,
 {
     let mut sent = 0u64;
     loop {
@@ -156,70 +286,47 @@ where
                 Parsed::Invalid(why) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why)),
             }
         };
-        match check(&head, &buf[..head.len]) {
-            Check::Stop => return Ok(sent),
-            Check::Forward => upstream.write_all(&buf[..head.len]).await?,
-            Check::Replace(bytes) => upstream.write_all(&bytes).await?,
-        }
-        sent += head.len as u64;
-        buf.advance(head.len);
-        sent += match head.body {
-            Body::None => 0,
-            Body::Length(n) => copy_exact(client, buf, upstream, n).await?,
-            Body::Chunked => copy_chunked(client, buf, upstream).await?,
-        };
-    }
-}
-
-/// Forwards exactly `n` body bytes.
-async fn copy_exact<R, W>(client: &mut R, buf: &mut BytesMut, upstream: &mut W, n: u64) -> std::io::Result<u64>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut left = n;
-    while left > 0 {
-        if buf.is_empty() && fill(client, buf).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        let take = (buf.len() as u64).min(left) as usize;
-        upstream.write_all(&buf[..take]).await?;
-        buf.advance(take);
-        left -= take as u64;
-    }
-    Ok(n)
-}
-
-/// Forwards a chunked body, its last chunk and trailers included.
-async fn copy_chunked<R, W>(client: &mut R, buf: &mut BytesMut, upstream: &mut W) -> std::io::Result<u64>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut sent = 0;
-    loop {
-        let line = read_line(client, buf).await?;
-        let size_text = String::from_utf8_lossy(&line);
-        let size_text = size_text.trim_end().split(';').next().unwrap_or("").trim();
-        let size = u64::from_str_radix(size_text, 16)
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunk size"))?;
-        upstream.write_all(&line).await?;
-        sent += line.len() as u64;
-        if size == 0 {
-            // Trailers, up to the blank line.
-            loop {
-                let t = read_line(client, buf).await?;
-                upstream.write_all(&t).await?;
-                sent += t.len() as u64;
-                if t == b"\r\n" || t == b"\n" {
-                    return Ok(sent);
+        let raw = buf.split_to(head.len);
+        let mut reader = BodyReader::new(head.body);
+        let mut held = Vec::new();
+        let mut complete = head.body == Body::None;
+        if !complete && !expects_continue(&raw) {
+            complete = true;
+            while let Some(piece) = reader.piece(client, buf).await? {
+                held.extend_from_slice(&piece);
+                if held.len() >= HOLD_BODY {
+                    complete = matches!(reader, BodyReader::Done);
+                    break;
                 }
             }
         }
-        sent += copy_exact(client, buf, upstream, size).await?;
-        let crlf = read_line(client, buf).await?;
-        upstream.write_all(&crlf).await?;
-        sent += crlf.len() as u64;
+        let (out_head, out_body) = match filter.request(&head, &raw, &held, complete) {
+            Action::Stop => return Ok(sent),
+            Action::Send { head: h, body: b } => (h, b),
+        };
+        if complete {
+            let framed = if head.body == Body::None && out_body.is_empty() {
+                out_head
+            } else {
+                set_framing(&out_head, Framing::Length(out_body.len()))
+            };
+            upstream.write_all(&framed).await?;
+            upstream.write_all(&out_body).await?;
+            sent += (framed.len() + out_body.len()) as u64;
+            continue;
+        }
+        let framed = set_framing(&out_head, Framing::Chunked);
+        upstream.write_all(&framed).await?;
+        sent += framed.len() as u64;
+        sent += write_chunk(upstream, &out_body).await?;
+        while let Some(piece) = reader.piece(client, buf).await? {
+            let Some(out) = filter.more(&piece) else { return Ok(sent) };
+            sent += write_chunk(upstream, &out).await?;
+        }
+        let Some(out) = filter.end() else { return Ok(sent) };
+        sent += write_chunk(upstream, &out).await?;
+        upstream.write_all(b"0\r\n\r\n").await?;
+        sent += 5;
     }
 }
 
@@ -291,25 +398,57 @@ mod tests {
         assert!(!looks_like_http(b"SSH-2.0"));
     }
 
+    /// Records the paths and stops at `/deny`; upper-cases bodies.
+    #[derive(Default)]
+    struct Upper {
+        seen: Vec<(String, bool)>,
+    }
+
+    impl Filter for Upper {
+        fn request(&mut self, head: &Head, raw: &[u8], body: &[u8], complete: bool) -> Action {
+            self.seen.push((head.path.clone(), complete));
+            if head.path == "/deny" {
+                return Action::Stop;
+            }
+            Action::Send { head: raw.to_vec(), body: body.to_ascii_uppercase() }
+        }
+        fn more(&mut self, piece: &[u8]) -> Option<Vec<u8>> {
+            Some(piece.to_ascii_uppercase())
+        }
+        fn end(&mut self) -> Option<Vec<u8>> {
+            Some(b"!".to_vec())
+        }
+    }
+
     #[tokio::test]
-    async fn pump_checks_every_request() {
-        let input = b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /deny HTTP/1.1\r\nHost: h\r\n\r\n";
+    async fn pump_filters_every_request_and_reframes_bodies() {
+        let input = b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: 1\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nPUT /c HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nxyGET /deny HTTP/1.1\r\nHost: h\r\n\r\n";
         let mut client = &input[..];
         let mut out = Vec::new();
-        let mut seen = Vec::new();
+        let mut filter = Upper::default();
         let mut buf = BytesMut::new();
-        pump(&mut client, &mut buf, &mut out, |h, _| {
-            seen.push(h.path.clone());
-            if h.path == "/deny" {
-                Check::Stop
-            } else {
-                Check::Forward
-            }
-        })
-        .await
-        .unwrap();
-        assert_eq!(seen, ["/a", "/b", "/deny"]);
+        pump(&mut client, &mut buf, &mut out, &mut filter).await.unwrap();
+        let seen: Vec<_> = filter.seen.iter().map(|(p, c)| format!("{p}:{c}")).collect();
+        assert_eq!(seen, ["/a:true", "/b:true", "/c:false", "/deny:true"]);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("3\r\nabc\r\n0\r\n\r\nGET /b") && !text.contains("/deny"), "{text}");
+        assert!(text.starts_with("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nABCDEGET /b HTTP/1.1\r\nHost: h\r\n\r\n"), "{text}");
+        assert!(text.contains("Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nXY\r\n1\r\n!\r\n0\r\n\r\n"), "{text}");
+        assert!(!text.contains("/deny"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn long_bodies_go_on_in_pieces() {
+        let body = vec![b'a'; 4 * HOLD_BODY + 10];
+        let mut input = format!("POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        input.extend_from_slice(&body);
+        let mut client = &input[..];
+        let mut out = Vec::new();
+        let mut filter = Upper::default();
+        pump(&mut client, &mut BytesMut::new(), &mut out, &mut filter).await.unwrap();
+        assert_eq!(filter.seen, [("/big".to_string(), false)]);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("Transfer-Encoding: chunked") && !text.contains("Content-Length"));
+        assert_eq!(text.matches('A').count(), 4 * HOLD_BODY + 10);
+        assert!(text.ends_with("1\r\n!\r\n0\r\n\r\n"));
     }
 }

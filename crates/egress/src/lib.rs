@@ -23,7 +23,7 @@ pub mod session;
 pub mod sni;
 pub mod upstream;
 
-pub use proxy::{ApprovalAnswer, ApprovalAsk, Approver, EventSink, Proxy, ProxyConfig};
+pub use proxy::{AlertKind, ApprovalAnswer, ApprovalAsk, Approver, EgressAlert, EventSink, Proxy, ProxyConfig};
 pub use session::{Session, SessionSpec};
 
 /// Milliseconds since the Unix epoch.

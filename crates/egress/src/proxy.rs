@@ -43,10 +43,38 @@ impl Default for ProxyConfig {
     }
 }
 
-/// Where the proxy's audit events go.
+/// Where the proxy's audit events and alerts go.
 pub trait EventSink: Send + Sync + 'static {
     /// Takes one event (its `id` is 0: the sink numbers them).
     fn record(&self, event: EgressEvent);
+    /// Takes an alert: something a person should look at now.
+    fn alert(&self, alert: EgressAlert) {
+        let _ = alert;
+    }
+}
+
+/// What an egress alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    /// A secret's placeholder was on its way to a host it is not bound to.
+    SecretLeak,
+    /// Content inspection found a secret in a request and blocked it.
+    SecretInContent,
+}
+
+/// A request stopped for carrying a secret where it may not go.
+#[derive(Debug, Clone)]
+pub struct EgressAlert {
+    pub kind: AlertKind,
+    pub tenant: String,
+    pub sandbox_id: String,
+    pub execution_id: Option<String>,
+    /// Where the request was going (name or address) and its port.
+    pub destination: String,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    /// Why it was stopped (names the secret or the rule, never a value).
+    pub reason: String,
 }
 
 /// A connection held for a person's decision.

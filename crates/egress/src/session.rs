@@ -19,6 +19,8 @@ pub struct SessionSpec {
     pub tenant: String,
     pub sandbox_id: String,
     pub policy: Policy,
+    /// The custody secrets the sandbox holds (as placeholders).
+    pub custody: Option<Arc<crate::custody::Custody>>,
 }
 
 /// First address handed out by a sandbox's resolver (198.18.0.0/15, a
@@ -53,6 +55,7 @@ pub(crate) struct SessionState {
     pub counters: Counters,
     hosts: Mutex<BTreeSet<String>>,
     pub proxy: Arc<ProxyShared>,
+    pub custody: Option<Arc<crate::custody::Custody>>,
     pub cancel: CancellationToken,
 }
 
@@ -80,6 +83,7 @@ impl Session {
                 counters: Counters::default(),
                 hosts: Mutex::new(BTreeSet::new()),
                 proxy,
+                custody: spec.custody,
                 cancel: CancellationToken::new(),
             }),
         }
@@ -125,6 +129,8 @@ pub(crate) struct Draft {
     pub path: Option<String>,
     pub bytes_out: u64,
     pub bytes_in: u64,
+    /// Kept whenever anything is logged, whatever the decision.
+    pub notable: bool,
 }
 
 impl SessionState {
@@ -154,6 +160,31 @@ impl SessionState {
         (FIRST_ADDR & 0xfffe_0000) == (u32::from(addr) & 0xfffe_0000)
     }
 
+    /// Whether the sandbox holds custody secrets.
+    pub fn holds_secrets(&self) -> bool {
+        self.custody.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
+    /// Raises an alert about the request `d`.
+    pub fn alert(&self, kind: crate::proxy::AlertKind, d: &Draft, reason: &str) {
+        let host = d.name.clone().or_else(|| d.address.clone()).unwrap_or_default();
+        let destination = match d.port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        };
+        tracing::warn!(sandbox = %self.sandbox_id, %destination, %reason, "egress alert");
+        self.proxy.sink.alert(crate::proxy::EgressAlert {
+            kind,
+            tenant: self.tenant.clone(),
+            sandbox_id: self.sandbox_id.clone(),
+            execution_id: self.execution.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            destination,
+            method: d.method.clone(),
+            path: d.path.clone(),
+            reason: reason.to_string(),
+        });
+    }
+
     /// Counts a finished connection or query and records its event as the
     /// policy's log level says.
     pub fn finish(&self, d: Draft, decision: EgressDecision, rule: &str, started: Instant) {
@@ -175,7 +206,7 @@ impl SessionState {
         let level = self.policy.read().unwrap_or_else(|e| e.into_inner()).log;
         let keep = match level {
             EgressLogLevel::Off => false,
-            EgressLogLevel::Blocks => decision == EgressDecision::Deny,
+            EgressLogLevel::Blocks => decision == EgressDecision::Deny || d.notable,
             EgressLogLevel::Full => true,
         };
         if !keep {

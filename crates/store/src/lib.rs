@@ -23,6 +23,7 @@ mod outbox;
 mod pool;
 mod records;
 mod sandboxes;
+mod secrets;
 mod services;
 mod store;
 mod tenants;
@@ -38,6 +39,7 @@ pub use logs::{fts_query, LogCursor, LogFilter, LogLineRecord, Pruned, TemplateR
 pub use metrics::{MaintainReport, MetricPoint, MetricSeriesRecord, MetricsRetention, NewSample, TIER_BUCKET_MS};
 pub use outbox::{Attempt, NewOutbox, OutboxRow, UsageBatchTenant};
 pub use records::{ExecutionRecord, SandboxRecord};
+pub use secrets::{SecretRecord, SecretUse};
 pub use services::ServiceEventRecord;
 pub use store::{Store, DB_FILE};
 pub use tenants::{AuditRecord, KeyRecord, TenantRecord, ADMIN_TENANT_ID};

@@ -21,6 +21,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, sql: include_str!("../migrations/0007_logs.sql") },
     Migration { version: 8, sql: include_str!("../migrations/0008_metrics.sql") },
     Migration { version: 10, sql: include_str!("../migrations/0010_egress.sql") },
+    Migration { version: 11, sql: include_str!("../migrations/0011_secrets.sql") },
 ];
 
 /// The schema version this binary writes.

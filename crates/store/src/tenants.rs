@@ -221,7 +221,7 @@ impl Store {
     }
 }
 
-fn insert_audit(c: &Connection, a: &AuditRecord) -> Result<()> {
+pub(crate) fn insert_audit(c: &Connection, a: &AuditRecord) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO audit_log (at_ms, actor_key_id, actor_tenant, remote_addr, action, target, details_json)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -172,7 +172,7 @@ impl Service {
         let dup = |e: std::io::Error| CoreError::Internal(format!("egress sockets: {e}"));
         let tcp = net.tcp.try_clone().map_err(dup)?;
         let dns = net.dns.try_clone().map_err(dup)?;
-        let spec = SessionSpec { tenant: tenant_id.to_string(), sandbox_id: sb.id.clone(), policy };
+        let spec = SessionSpec { tenant: tenant_id.to_string(), sandbox_id: sb.id.clone(), policy, custody: None };
         self.inner.egress.proxy.attach(tcp, dns, spec).map_err(dup)
     }
 

@@ -43,11 +43,15 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 }
 
 impl Conn {
-    /// Whether TLS to `name` is to be intercepted: the policy decides its
-    /// requests by method or path, and interception is configured.
+    /// Whether TLS to `name` is to be intercepted (interception being
+    /// configured): the sandbox holds secrets (whose placeholders must be
+    /// seen wherever they go), or the policy decides the host's requests by
+    /// method or path.
     pub(super) fn interceptable(&self, name: Option<&str>) -> bool {
+        let Some(name) = name else { return false };
         self.state.proxy.tls.is_some()
-            && name.is_some_and(|n| self.state.policy.read().unwrap_or_else(|e| e.into_inner()).needs_request_view(n))
+            && (self.state.holds_secrets()
+                || self.state.policy.read().unwrap_or_else(|e| e.into_inner()).needs_request_view(name))
     }
 
     /// Serves an intercepted connection to `dest` (which has a name).
@@ -115,42 +119,8 @@ impl Conn {
                 return state.finish(draft, EgressDecision::Allow, &format!("upstream failed: {why}"), started);
             }
         };
-        let (mut cr, mut cw) = tokio::io::split(client);
-        let (mut ur, mut uw) = tokio::io::split(upstream);
-        let mut first = true;
-        let mut later_denial: Option<(Draft, String)> = None;
-        let base = draft.clone();
-        let up = async {
-            let check = |h: &http::Head, _: &[u8]| {
-                if std::mem::take(&mut first) {
-                    return Check::Forward;
-                }
-                match request_verdict(&state, h, &dest) {
-                    Ok(()) => Check::Forward,
-                    Err(why) => {
-                        let mut d = base.clone();
-                        d.method = Some(h.method.clone());
-                        d.path = Some(h.path.clone());
-                        later_denial = Some((d, why));
-                        Check::Stop
-                    }
-                }
-            };
-            let r = http::pump(&mut cr, &mut buf, &mut uw, check).await;
-            let _ = uw.shutdown().await;
-            r.unwrap_or(0)
-        };
-        let down = async {
-            let n = tokio::io::copy(&mut ur, &mut cw).await.unwrap_or(0);
-            let _ = cw.shutdown().await;
-            n
-        };
-        let (out, inn) = tokio::join!(up, down);
-        draft.bytes_out = out;
-        draft.bytes_in = inn;
-        state.finish(draft, EgressDecision::Allow, &rule, started);
-        if let Some((d, why)) = later_denial {
-            state.finish(d, EgressDecision::Deny, &why, Instant::now());
-        }
+        let client = tokio::io::split(client);
+        let upstream = tokio::io::split(upstream);
+        carry::carry(&state, client, upstream, buf, true, false, &dest, draft, &rule, started).await;
     }
 }

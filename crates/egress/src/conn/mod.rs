@@ -16,9 +16,10 @@ use superserver_wire::{EgressDecision, EgressRule, OnUnknown};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+mod carry;
 mod intercept;
 
-use crate::http::{self, Check, Parsed};
+use crate::http::{self, Parsed};
 use crate::policy::{is_dns_name, Target, Verdict};
 use crate::proxy::{ApprovalAnswer, ApprovalAsk};
 use crate::session::{Draft, SessionState};
@@ -142,6 +143,10 @@ impl Conn {
             target.method = Some(&h.method);
             target.path = Some(&h.path);
         }
+        if matches!(kind, Kind::Tls(_)) && self.state.holds_secrets() && pinned.is_none() {
+            let why = "a sandbox holding secrets may only use TLS to a name the proxy can inspect";
+            return self.deny(why, None).await;
+        }
         if matches!(kind, Kind::Tls(_)) && self.interceptable(pinned.as_deref()) {
             // Decided request by request, inside.
             let dest = Dest { name: pinned.clone(), ip: None, port };
@@ -214,6 +219,11 @@ impl Conn {
             }
             // Inside the tunnel the same checks hold as for a redirected connection.
             let kind = self.classify().await;
+            if matches!(kind, Kind::Tls(_)) && self.state.holds_secrets() {
+                self.draft.protocol = "tls";
+                let why = "a sandbox holding secrets may only use TLS to a name the proxy can inspect";
+                return self.deny(why, None).await;
+            }
             match &kind {
                 Kind::Tls(Some(sni)) if name.as_ref().is_some_and(|n| n != sni) => {
                     self.draft.protocol = "tls";
@@ -405,54 +415,12 @@ impl Conn {
     /// Carries the connection through; HTTP requests after the first are
     /// decided one by one (and, sent to the proxy in absolute form, passed
     /// on in origin form).
-    async fn relay(mut self, upstream: TcpStream, is_http: bool, absolute: bool, dest: &Dest, rule: &str) {
-        let (cr, mut cw) = self.client.into_split();
-        let (mut ur, mut uw) = upstream.into_split();
-        let state = self.state.clone();
-        let mut later_denial: Option<(Draft, String)> = None;
-        let mut first = true;
-        let base = self.draft.clone();
-        let mut cr = BufReader::with_capacity(64 * 1024, cr);
-        let up = async {
-            let r = if is_http {
-                let check = |h: &http::Head, raw: &[u8]| {
-                    let verdict = if std::mem::take(&mut first) { Ok(()) } else { request_verdict(&state, h, dest) };
-                    match verdict {
-                        Ok(()) if absolute => Check::Replace(http::origin_form(raw, h)),
-                        Ok(()) => Check::Forward,
-                        Err(why) => {
-                            let mut d = base.clone();
-                            d.method = Some(h.method.clone());
-                            d.path = Some(h.path.clone());
-                            later_denial = Some((d, why));
-                            Check::Stop
-                        }
-                    }
-                };
-                http::pump(&mut cr, &mut self.buf, &mut uw, check).await
-            } else {
-                let pre = uw.write_all(&self.buf).await.map(|()| self.buf.len() as u64);
-                match pre {
-                    Ok(n) => tokio::io::copy(&mut cr, &mut uw).await.map(|m| n + m),
-                    Err(e) => Err(e),
-                }
-            };
-            let _ = uw.shutdown().await;
-            r.unwrap_or(0)
-        };
-        let down = async {
-            let n = tokio::io::copy(&mut ur, &mut cw).await.unwrap_or(0);
-            let _ = cw.shutdown().await;
-            n
-        };
-        let (out, inn) = tokio::join!(up, down);
-        let mut d = self.draft;
-        d.bytes_out = out;
-        d.bytes_in = inn;
-        state.finish(d, EgressDecision::Allow, rule, self.started);
-        if let Some((d, why)) = later_denial {
-            state.finish(d, EgressDecision::Deny, &why, Instant::now());
-        }
+    async fn relay(self, upstream: TcpStream, is_http: bool, absolute: bool, dest: &Dest, rule: &str) {
+        let Conn { state, started, draft, client, buf } = self;
+        let (cr, cw) = client.into_split();
+        let cr = BufReader::with_capacity(64 * 1024, cr);
+        let (ur, uw) = upstream.into_split();
+        carry::carry(&state, (cr, cw), (ur, uw), buf, is_http, absolute, dest, draft, rule, started).await;
     }
 
     /// Records a denial and ends the connection, with a message for HTTP.
