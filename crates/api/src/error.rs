@@ -88,6 +88,7 @@ impl From<CoreError> for ApiError {
             CoreError::ServiceNotFound(_) => Self::new(S::NOT_FOUND, "service_not_found", msg),
             CoreError::AlertNotFound(_) => Self::new(S::NOT_FOUND, "alert_not_found", msg),
             CoreError::ApprovalNotFound(_) => Self::new(S::NOT_FOUND, "approval_not_found", msg),
+            CoreError::SecretNotFound(_) => Self::new(S::NOT_FOUND, "secret_not_found", msg),
             CoreError::SilenceNotFound(_) => Self::new(S::NOT_FOUND, "silence_not_found", msg),
             CoreError::SeriesNotFound(_) => Self::new(S::NOT_FOUND, "series_not_found", msg),
             CoreError::TenantSuspended(_) => Self::new(S::FORBIDDEN, "tenant_suspended", msg),

@@ -88,6 +88,11 @@ pub fn app(svc: Service) -> Router {
         .route("/egress/events", get(handlers::egress::events))
         .route("/approvals", get(handlers::egress::approvals))
         .route("/approvals/{id}", post(handlers::egress::decide))
+        .route("/secrets", get(handlers::secrets::list))
+        .route(
+            "/secrets/{name}",
+            get(handlers::secrets::get).put(handlers::secrets::put).delete(handlers::secrets::delete),
+        )
         .route("/openapi.json", get(handlers::system::openapi));
     Router::new()
         .nest("/v1", v1)

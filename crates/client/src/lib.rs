@@ -28,6 +28,7 @@ mod error;
 mod logs;
 mod metrics;
 mod ndjson;
+mod secrets;
 mod services;
 mod tenancy;
 

@@ -54,6 +54,9 @@ pub enum CoreError {
     AlertNotFound(String),
     #[error("approval {0} not found")]
     ApprovalNotFound(String),
+    /// No such secret in the caller's tenant: 404.
+    #[error("secret {0} not found; `superserver secrets ls` lists them")]
+    SecretNotFound(String),
     #[error("silence {0} not found")]
     SilenceNotFound(String),
     #[error("service {0} not found")]

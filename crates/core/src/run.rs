@@ -35,8 +35,12 @@ impl Service {
         let policy = self.requested_policy(caller, plan, req.network.as_ref())?;
         let network = Self::network_of(&policy);
         let mut valid = request::validate(cfg, &req.exec_part(), &BTreeMap::new(), plan)?;
+        let held = self.requested_secrets(caller, &policy, &req.secrets, &req.env).await?;
         if policy.is_some() {
             request::add_default_env(&mut valid.params.env, crate::egress::proxy_env());
+        }
+        if let Some(h) = &held {
+            valid.params.env.extend(h.env.iter().cloned());
         }
         let started = Instant::now();
         let created_at_ms = now_ms();
@@ -50,7 +54,8 @@ impl Service {
         let execution_id = ids::new_id("ex");
         let egress = match policy {
             Some(p) => {
-                let session = self.attach_egress(sb, caller.tenant_id(), p)?;
+                let custody = held.as_ref().map(|h| h.custody.clone());
+                let session = self.attach_egress(sb, caller.tenant_id(), p, custody)?;
                 session.set_execution(Some(execution_id.clone()));
                 Some(session)
             }

@@ -38,11 +38,15 @@ impl Service {
         request::validate_env(&req.env, "env")?;
         let policy = self.requested_policy(caller, plan, req.network.as_ref())?;
         let network = Self::network_of(&policy);
+        let held = self.requested_secrets(caller, &policy, &req.secrets, &req.env).await?;
         let mut env = req.env;
         if policy.is_some() {
             let mut pairs: Vec<(String, String)> = env.clone().into_iter().collect();
             request::add_default_env(&mut pairs, crate::egress::proxy_env());
             env = pairs.into_iter().collect();
+        }
+        if let Some(h) = &held {
+            env.extend(h.env.iter().cloned());
         }
         let max_ttl = cfg.sandbox.max_ttl_seconds.min(plan.max_ttl_seconds);
         let ttl = req.ttl_seconds.unwrap_or(cfg.sandbox.default_ttl_seconds.min(max_ttl));
@@ -74,14 +78,23 @@ impl Service {
             host_pid: Some(i64::from(sb.pid)),
             exec_count: 0,
         };
-        let egress = policy.map(|p| self.attach_egress(sb, caller.tenant_id(), p)).transpose()?;
-        let info = record.info();
+        let custody = held.as_ref().map(|h| h.custody.clone());
+        let egress = policy.map(|p| self.attach_egress(sb, caller.tenant_id(), p, custody)).transpose()?;
+        let mut info = record.info();
         self.inner.store.insert_sandbox(record).await?;
+        if let Some(h) = held {
+            self.inner
+                .store
+                .record_sandbox_secrets(&info.id, caller.tenant_id(), h.names.clone(), created_at_ms)
+                .await?;
+            info.secrets = h.names;
+        }
         let live = Arc::new(Live {
             id: info.id.clone(),
             tenant_id: caller.tenant_id().to_string(),
             env,
             egress,
+            secrets: info.secrets.clone(),
             limits,
             expires_at_ms,
             lease: tokio::sync::RwLock::new(Some(lease)),
@@ -123,7 +136,8 @@ impl Service {
             .map(|r| r.info())
             .ok_or_else(|| CoreError::SandboxNotFound(id.to_string()))?;
         let live = self.lock_live().get(id).cloned();
-        info.egress = live.and_then(|l| l.egress.as_ref().map(|s| s.summary()));
+        info.egress = live.as_ref().and_then(|l| l.egress.as_ref().map(|s| s.summary()));
+        info.secrets = live.map(|l| l.secrets.clone()).unwrap_or_default();
         Ok(info)
     }
 

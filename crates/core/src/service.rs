@@ -28,6 +28,8 @@ pub(crate) struct Live {
     pub lease: tokio::sync::RwLock<Option<Lease>>,
     /// The egress session of a governed sandbox (ends with it).
     pub egress: Option<superserver_egress::Session>,
+    /// The custody secrets it holds.
+    pub secrets: Vec<String>,
     /// Its place among the tenant's concurrent sandboxes, given back when
     /// the sandbox ends.
     pub _slot: SandboxSlot,

@@ -170,7 +170,11 @@ impl BodyReader {
     }
 
     /// The next piece of the body; `None` at its end.
-    async fn piece<R: AsyncRead + Unpin>(&mut self, client: &mut R, buf: &mut BytesMut) -> std::io::Result<Option<BytesMut>> {
+    async fn piece<R: AsyncRead + Unpin>(
+        &mut self,
+        client: &mut R,
+        buf: &mut BytesMut,
+    ) -> std::io::Result<Option<BytesMut>> {
         let left = match self {
             Self::Done => return Ok(None),
             Self::Length(left) => left,
@@ -431,8 +435,16 @@ mod tests {
         let seen: Vec<_> = filter.seen.iter().map(|(p, c)| format!("{p}:{c}")).collect();
         assert_eq!(seen, ["/a:true", "/b:true", "/c:false", "/deny:true"]);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nABCDEGET /b HTTP/1.1\r\nHost: h\r\n\r\n"), "{text}");
-        assert!(text.contains("Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nXY\r\n1\r\n!\r\n0\r\n\r\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nABCDEGET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nXY\r\n1\r\n!\r\n0\r\n\r\n"),
+            "{text}"
+        );
         assert!(!text.contains("/deny"), "{text}");
     }
 

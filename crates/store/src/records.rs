@@ -45,6 +45,7 @@ impl SandboxRecord {
             end_reason: self.end_reason.clone(),
             exec_count: self.exec_count,
             egress: None,
+            secrets: Vec::new(),
         }
     }
 }

@@ -54,13 +54,14 @@ const COLUMNS: &str =
 
 fn row(r: &Row<'_>) -> Result<SecretRecord> {
     let hosts: String = r.get(4)?;
+    let name: String = r.get(1)?;
     Ok(SecretRecord {
         tenant_id: r.get(0)?,
-        name: r.get(1)?,
         sealed: r.get(2)?,
         key_id: r.get(3)?,
         hosts: serde_json::from_str(&hosts)
-            .map_err(|e| StoreError::Corrupt(format!("secrets.hosts_json of {}: {e}", r.get::<_, String>(1)?)))?,
+            .map_err(|e| StoreError::Corrupt(format!("secrets.hosts_json of {name}: {e}")))?,
+        name,
         header: r.get(5)?,
         template: r.get(6)?,
         created_at_ms: r.get(7)?,
@@ -121,9 +122,7 @@ impl Store {
         self.read(move |c| {
             query_all(
                 c,
-                &format!(
-                    "SELECT {COLUMNS} FROM secrets WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY tenant_id, name"
-                ),
+                &format!("SELECT {COLUMNS} FROM secrets WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY tenant_id, name"),
                 params![tenant_id],
                 row,
             )

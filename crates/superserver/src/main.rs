@@ -109,6 +109,15 @@ enum Command {
         #[command(subcommand)]
         cmd: Option<cli::ApprovalsCmd>,
     },
+    /// Custody secrets: set (value from stdin), ls, show, rm. Sandboxes given
+    /// `--secret NAME` see a placeholder the egress proxy swaps for the value
+    /// on the way to the secret's hosts.
+    Secrets {
+        #[command(flatten)]
+        client: cli::ClientOpts,
+        #[command(subcommand)]
+        cmd: Option<cli::SecretsCmd>,
+    },
     /// Show, acknowledge and silence alerts about the host's services (admin).
     Alerts {
         #[command(flatten)]
@@ -167,6 +176,7 @@ fn main() {
             Command::Alerts { client, cmd } => cli::alerts(&client, cmd).await,
             Command::Egress { client, cmd } => cli::egress(&client, cmd).await,
             Command::Approvals { client, cmd } => cli::approvals(&client, cmd).await,
+            Command::Secrets { client, cmd } => cli::secrets(&client, cmd).await,
             Command::Logs { client, args } => cli::logs(&client, args).await,
             Command::Metrics { client, args } => cli::metrics(&client, args).await,
             Command::Zygote => unreachable!("dispatched above"),

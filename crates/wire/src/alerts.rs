@@ -34,6 +34,10 @@ pub enum RuleKind {
     Anomaly,
     /// A metric series past a threshold for a duration.
     Metric,
+    /// A sandbox's request stopped by the egress proxy for carrying a
+    /// secret where it may not go (a custody placeholder to an unbound
+    /// host, or a secret found by content inspection).
+    Egress,
 }
 
 /// A window of one metric series.

@@ -18,6 +18,7 @@ mod logs;
 mod metrics;
 mod ops;
 mod runs;
+mod secrets;
 mod tenancy;
 pub use alerts::*;
 pub use anomaly::*;
@@ -27,6 +28,7 @@ pub use logs::*;
 pub use metrics::*;
 pub use ops::*;
 pub use runs::*;
+pub use secrets::*;
 pub use tenancy::*;
 
 /// Media type for a streamed run or exec: one JSON [`StreamEvent`] per line.
@@ -148,6 +150,11 @@ pub struct RunRequest {
     /// Network access: none (the default) or governed by a policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkSpec>,
+    /// Custody secrets the sandbox holds: each is in its environment as a
+    /// placeholder the egress proxy swaps for the value on the way to the
+    /// secret's hosts. Needs `network.mode = "policy"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 impl RunRequest {
@@ -236,6 +243,11 @@ pub struct CreateSandboxRequest {
     /// Network access: none (the default) or governed by a policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkSpec>,
+    /// Custody secrets the sandbox holds: each is in its environment as a
+    /// placeholder the egress proxy swaps for the value on the way to the
+    /// secret's hosts. Needs `network.mode = "policy"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 /// State of a sandbox as recorded by the server.
@@ -321,6 +333,9 @@ pub struct SandboxInfo {
     /// What a governed sandbox has reached (while it runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress: Option<EgressSummary>,
+    /// The custody secrets it holds (names; while it runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
 }
 
 /// `GET /v1/sandboxes`.

@@ -9,6 +9,7 @@ pub mod logs;
 pub mod metrics;
 pub mod run;
 pub mod sandboxes;
+pub mod secrets;
 pub mod services;
 pub mod system;
 pub mod tenancy;

@@ -145,7 +145,28 @@ pub fn default_rules() -> Vec<RuleConfig> {
     vec![
         base("service_down", RuleKind::ServiceDown, Severity::Critical, Some(60)),
         base("anomaly", RuleKind::Anomaly, Severity::Warning, None),
+        egress_rule(),
     ]
+}
+
+/// Requests stopped for carrying a secret (critical; one alert per sandbox).
+fn egress_rule() -> RuleConfig {
+    RuleConfig {
+        name: "egress_secret".into(),
+        kind: RuleKind::Egress,
+        severity: Severity::Critical,
+        cooldown_seconds: default_cooldown(),
+        channels: None,
+        services: Vec::new(),
+        compose_projects: Vec::new(),
+        for_seconds: None,
+        anomaly_kinds: Vec::new(),
+        series: None,
+        op: None,
+        value: None,
+        clear_value: None,
+        service: None,
+    }
 }
 
 /// Kind of a channel.
@@ -288,11 +309,17 @@ impl AlertsConfig {
     }
 
     /// The rules in force.
+    /// The rules in force. Secret alerts are always on: configured rules
+    /// without an `egress` one get the default.
     pub fn effective_rules(&self) -> Vec<RuleConfig> {
         if self.rules.is_empty() {
             default_rules()
-        } else {
+        } else if self.rules.iter().any(|r| r.kind == RuleKind::Egress) {
             self.rules.clone()
+        } else {
+            let mut rules = self.rules.clone();
+            rules.push(egress_rule());
+            rules
         }
     }
 

@@ -45,6 +45,8 @@ pub enum SignalKind {
     Anomaly(AnomalyKind),
     /// The `metric` rule of that name.
     Metric { rule: String },
+    /// Every `egress` rule (the service is `sandbox:<id>`).
+    Egress,
 }
 
 /// A condition of one service, raised or ended.
@@ -439,6 +441,7 @@ fn rule_matches(r: &RuleConfig, kind: &SignalKind, service: &str, project: Optio
             r.kind == RuleKind::Anomaly && (r.anomaly_kinds.is_empty() || r.anomaly_kinds.contains(k))
         }
         SignalKind::Metric { rule } => return r.kind == RuleKind::Metric && &r.name == rule,
+        SignalKind::Egress => r.kind == RuleKind::Egress,
     };
     kind_ok && r.selects(service, project)
 }
@@ -463,6 +466,7 @@ fn kind_str(k: RuleKind) -> &'static str {
         RuleKind::ServiceDown => "service_down",
         RuleKind::Anomaly => "anomaly",
         RuleKind::Metric => "metric",
+        RuleKind::Egress => "egress",
     }
 }
 

@@ -24,6 +24,10 @@ pub struct EgressConfig {
     pub approval_timeout_seconds: u64,
     /// Audit events older than this are removed.
     pub retention_days: u64,
+    /// The key custody secrets are sealed with (created, mode 0600, on a
+    /// first start); default `DATA_DIR/secrets.key`. Keep a copy: without
+    /// it the stored secrets cannot be opened.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl Default for EgressConfig {
@@ -34,6 +38,7 @@ impl Default for EgressConfig {
             connect_timeout_ms: 10_000,
             approval_timeout_seconds: 30,
             retention_days: 30,
+            secrets_key_file: None,
         }
     }
 }

@@ -4,12 +4,13 @@
 
 mod approvals;
 pub mod config;
+mod secrets;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use superserver_egress::{EventSink, Policy, Proxy, ProxyConfig, Session, SessionSpec};
+use superserver_egress::{AlertKind, EgressAlert, EventSink, Policy, Proxy, ProxyConfig, Session, SessionSpec};
 use superserver_runtime::{Network, Sandbox};
 use superserver_store::EgressFilter;
 use superserver_wire::{
@@ -33,6 +34,9 @@ const BATCH: usize = 1024;
 /// The egress state of the service.
 pub(crate) struct Egress {
     pub proxy: Proxy,
+    pub keyring: secrets::Keyring,
+    /// Requests the proxy stopped for carrying secrets, to become alerts.
+    alerts: std::sync::Mutex<Option<mpsc::Receiver<EgressAlert>>>,
     pub approvals: Arc<Approvals>,
     pub events: broadcast::Sender<EgressEvent>,
     pub dropped: Arc<AtomicU64>,
@@ -41,6 +45,7 @@ pub(crate) struct Egress {
 
 struct Sink {
     tx: mpsc::Sender<EgressEvent>,
+    alerts: mpsc::Sender<EgressAlert>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -48,6 +53,12 @@ impl EventSink for Sink {
     fn record(&self, event: EgressEvent) {
         if self.tx.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn alert(&self, alert: EgressAlert) {
+        if self.alerts.try_send(alert).is_err() {
+            tracing::error!("egress alerts are not being taken; one was dropped");
         }
     }
 }
@@ -76,6 +87,9 @@ impl Egress {
             .map_err(config_err)?;
         std::fs::write(etc.join(SANDBOX_CA_FILE.trim_start_matches("/etc/")), authority.ca_pem())
             .map_err(|e| CoreError::Config(format!("cannot write the sandboxes' CA file: {e}")))?;
+        let key_file = cfg.secrets_key_file.clone().unwrap_or_else(|| data_dir.join("secrets.key"));
+        let keyring = secrets::Keyring::load_or_create(&key_file)?;
+        let (alerts_tx, alerts_rx) = mpsc::channel(1024);
         let (tx, rx) = mpsc::channel(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let approvals = Arc::new(Approvals::new(Duration::from_secs(cfg.approval_timeout_seconds)));
@@ -86,10 +100,12 @@ impl Egress {
             intercept: Some((authority, upstream)),
             ..Default::default()
         };
-        let sink = Arc::new(Sink { tx, dropped: dropped.clone() });
+        let sink = Arc::new(Sink { tx, alerts: alerts_tx, dropped: dropped.clone() });
         let approver: Arc<dyn superserver_egress::Approver> = approvals.clone();
         Ok(Self {
             proxy: Proxy::new(proxy_cfg, sink, Some(approver)).map_err(config_err)?,
+            keyring,
+            alerts: std::sync::Mutex::new(Some(alerts_rx)),
             approvals,
             events: broadcast::channel(1024).0,
             dropped,
@@ -165,14 +181,20 @@ impl Service {
     }
 
     /// Starts governing `sb`'s traffic with `policy`.
-    pub(crate) fn attach_egress(&self, sb: &Sandbox, tenant_id: &str, policy: Policy) -> Result<Session> {
+    pub(crate) fn attach_egress(
+        &self,
+        sb: &Sandbox,
+        tenant_id: &str,
+        policy: Policy,
+        custody: Option<Arc<superserver_egress::custody::Custody>>,
+    ) -> Result<Session> {
         let net = sb
             .governed_net()
             .ok_or_else(|| CoreError::Internal("a governed sandbox came without its network".into()))?;
         let dup = |e: std::io::Error| CoreError::Internal(format!("egress sockets: {e}"));
         let tcp = net.tcp.try_clone().map_err(dup)?;
         let dns = net.dns.try_clone().map_err(dup)?;
-        let spec = SessionSpec { tenant: tenant_id.to_string(), sandbox_id: sb.id.clone(), policy, custody: None };
+        let spec = SessionSpec { tenant: tenant_id.to_string(), sandbox_id: sb.id.clone(), policy, custody };
         self.inner.egress.proxy.attach(tcp, dns, spec).map_err(dup)
     }
 
@@ -196,6 +218,15 @@ impl Service {
                 }
             });
         }
+        let alerts = self.inner.egress.alerts.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut alerts) = alerts {
+            let svc = self.clone();
+            tokio::spawn(async move {
+                while let Some(a) = alerts.recv().await {
+                    svc.raise_egress_alert(a).await;
+                }
+            });
+        }
         let svc = self.clone();
         tokio::spawn(async move {
             let keep = Duration::from_secs(svc.inner.cfg.egress.retention_days * 86_400);
@@ -210,6 +241,34 @@ impl Service {
                 }
             }
         });
+    }
+
+    /// Turns a request the proxy stopped into an alert about its sandbox.
+    async fn raise_egress_alert(&self, a: EgressAlert) {
+        let what = match a.kind {
+            AlertKind::SecretLeak => "sent a secret's placeholder to a host the secret is not bound to",
+            AlertKind::SecretInContent => "sent a secret found by content inspection",
+        };
+        let request = match (&a.method, &a.path) {
+            (Some(m), Some(p)) => format!(" ({m} {p})"),
+            _ => String::new(),
+        };
+        let tenant = self.inner.auth.tenant(&a.tenant).map_or_else(|| a.tenant.clone(), |t| t.name.clone());
+        let mut context = superserver_wire::AlertContext::default();
+        context.notes.push(format!("tenant: {tenant}"));
+        if let Some(x) = &a.execution_id {
+            context.notes.push(format!("execution: {x}"));
+        }
+        context.notes.push(format!("blocked: {}", a.reason));
+        let signal = crate::alerts::AlertSignal {
+            kind: crate::alerts::SignalKind::Egress,
+            service: format!("sandbox:{}", a.sandbox_id),
+            summary: format!("sandbox {} {what}: {}{request}; the request was blocked", a.sandbox_id, a.destination),
+            context,
+        };
+        if let Err(e) = self.raise(signal).await {
+            tracing::error!(error = %e, "cannot raise an egress alert");
+        }
     }
 
     /// `GET /v1/egress/events`: the caller's tenant's (every tenant's for an

@@ -99,10 +99,8 @@ impl Filter for Inspector<'_> {
         if !std::mem::take(&mut self.first) {
             if let Err(why) = request_verdict(self.state, head, self.dest) {
                 let target = self.host().unwrap_or_default().to_string();
-                let message = format!(
-                    "superserver egress: {target} {} {} is not allowed ({why})",
-                    head.method, head.path
-                );
+                let message =
+                    format!("superserver egress: {target} {} {} is not allowed ({why})", head.method, head.path);
                 self.stop(why, message, None, false);
                 return Action::Stop;
             }
@@ -110,7 +108,8 @@ impl Filter for Inspector<'_> {
         let host = self.host().map(str::to_string);
         if let Some(c) = self.custody.clone() {
             if let Some(secret) = c.leak(raw, host.as_deref()).or_else(|| c.leak(body, host.as_deref())) {
-                self.leak(&secret.to_string(), false);
+                let secret = secret.to_string();
+                self.leak(&secret, false);
                 return Action::Stop;
             }
         }

@@ -101,6 +101,10 @@ pub struct NetworkArgs {
     /// Which egress events are kept: off, blocks (default) or full.
     #[arg(long = "egress-log", value_name = "LEVEL", value_parser = parse_log_level, help_heading = HEADING_NETWORK)]
     pub egress_log: Option<EgressLogLevel>,
+    /// A custody secret the sandbox holds, as a placeholder in its
+    /// environment (repeatable; implies --network; `superserver secrets`).
+    #[arg(long = "secret", value_name = "NAME", help_heading = HEADING_NETWORK)]
+    pub secrets: Vec<String>,
 }
 
 fn parse_log_level(s: &str) -> Result<EgressLogLevel, String> {
@@ -115,7 +119,8 @@ fn parse_log_level(s: &str) -> Result<EgressLogLevel, String> {
 impl NetworkArgs {
     /// The network to ask for, or `None` when no flag was given.
     pub(crate) fn to_spec(&self) -> Option<NetworkSpec> {
-        let governed = self.network || !self.allow.is_empty() || !self.deny.is_empty() || self.ask;
+        let governed =
+            self.network || !self.allow.is_empty() || !self.deny.is_empty() || self.ask || !self.secrets.is_empty();
         governed.then(|| NetworkSpec {
             mode: NetworkMode::Policy,
             allow: self.allow.iter().cloned().map(EgressRule::Short).collect(),

@@ -46,6 +46,7 @@ pub async fn run(opts: &ClientOpts, args: RunArgs) -> anyhow::Result<i32> {
         limits: args.limits.to_limits(),
         files: req.files,
         network: args.network.to_spec(),
+        secrets: args.network.secrets.clone(),
     };
     exec::execute(opts, Target::Run(run)).await
 }

@@ -102,6 +102,7 @@ async fn dispatch(opts: &ClientOpts, cmd: SandboxCmd) -> anyhow::Result<i32> {
                 limits: limits.to_limits(),
                 ttl_seconds: ttl.map(parse::secs_ceil),
                 network: network.to_spec(),
+                secrets: network.secrets.clone(),
             };
             let info = {
                 let _progress = Progress::start("creating sandbox…");
@@ -255,6 +256,7 @@ mod tests {
             end_reason: None,
             exec_count: 7,
             egress: None,
+            secrets: Vec::new(),
         }
     }
 
