@@ -4,7 +4,8 @@
 //! connection it opens is redirected to a listener the server holds inside
 //! that namespace, and every DNS query to a resolver socket there. This crate
 //! decides what each connection and query may reach and carries the allowed
-//! ones to their destination from the host.
+//! ones to their destination from the host. [`dlp`] scans what goes out for
+//! secrets.
 #![forbid(unsafe_code)]
 
 pub mod error;
@@ -13,6 +14,7 @@ pub mod policy;
 pub use error::{EgressError, Result};
 pub use policy::{Policy, Target, Verdict};
 mod conn;
+pub mod dlp;
 pub mod dns;
 pub mod http;
 pub mod proxy;
@@ -21,6 +23,7 @@ pub mod session;
 pub mod sni;
 pub mod upstream;
 
+pub use dlp::{CustodySecret, DlpAction, DlpError, DlpRules, Finding, Scanner, StreamScan};
 pub use proxy::{ApprovalAnswer, ApprovalAsk, Approver, EventSink, Proxy, ProxyConfig};
 pub use session::{Session, SessionSpec};
 
