@@ -111,11 +111,11 @@ impl Custody {
             if s.value.len() < 4 || s.placeholder.len() < 8 {
                 return Err(EgressError::Config(format!("secret {}: value or placeholder too short", s.name)));
             }
-            for f in crate::encode::variants(s.placeholder.as_bytes()) {
+            for (f, _) in crate::dlp::encodings(&s.placeholder) {
                 forms.push(f);
                 form_owner.push(i);
             }
-            values.extend(crate::encode::variants(s.value.as_bytes()));
+            values.extend(crate::dlp::encodings(&s.value).into_iter().map(|(f, _)| f));
         }
         let longest_form = forms.iter().map(Vec::len).max().unwrap_or(0);
         let longest_value = values.iter().map(Vec::len).max().unwrap_or(0);

@@ -4,7 +4,8 @@
 //! connection it opens is redirected to a listener the server holds inside
 //! that namespace, and every DNS query to a resolver socket there. This crate
 //! decides what each connection and query may reach and carries the allowed
-//! ones to their destination from the host.
+//! ones to their destination from the host. [`dlp`] scans what goes out for
+//! secrets.
 #![forbid(unsafe_code)]
 
 pub mod error;
@@ -14,8 +15,8 @@ pub use error::{EgressError, Result};
 pub use policy::{Policy, Target, Verdict};
 mod conn;
 pub mod custody;
+pub mod dlp;
 pub mod dns;
-pub mod encode;
 pub mod http;
 pub mod proxy;
 mod resolver;
@@ -23,6 +24,7 @@ pub mod session;
 pub mod sni;
 pub mod upstream;
 
+pub use dlp::{CustodySecret, DlpAction, DlpError, DlpRules, Finding, Scanner, StreamScan};
 pub use proxy::{AlertKind, ApprovalAnswer, ApprovalAsk, Approver, EgressAlert, EventSink, Proxy, ProxyConfig};
 pub use session::{Session, SessionSpec};
 
