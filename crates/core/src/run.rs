@@ -36,6 +36,10 @@ impl Service {
         let network = Self::network_of(&policy);
         let mut valid = request::validate(cfg, &req.exec_part(), &BTreeMap::new(), plan)?;
         let held = self.requested_secrets(caller, &policy, &req.secrets, &req.env).await?;
+        let dlp = match &policy {
+            Some(_) => self.dlp_scanner(caller.tenant_id()).await?,
+            None => None,
+        };
         if policy.is_some() {
             request::add_default_env(&mut valid.params.env, crate::egress::proxy_env());
         }
@@ -55,7 +59,11 @@ impl Service {
         let egress = match policy {
             Some(p) => {
                 let custody = held.as_ref().map(|h| h.custody.clone());
-                let session = self.attach_egress(sb, caller.tenant_id(), p, custody)?;
+                let session = self.attach_egress(sb, caller.tenant_id(), p, custody, dlp)?;
+                if let Some(h) = &held {
+                    let names = h.names.clone();
+                    self.inner.store.record_sandbox_secrets(&sb.id, caller.tenant_id(), names, created_at_ms).await?;
+                }
                 session.set_execution(Some(execution_id.clone()));
                 Some(session)
             }

@@ -39,6 +39,10 @@ impl Service {
         let policy = self.requested_policy(caller, plan, req.network.as_ref())?;
         let network = Self::network_of(&policy);
         let held = self.requested_secrets(caller, &policy, &req.secrets, &req.env).await?;
+        let dlp = match &policy {
+            Some(_) => self.dlp_scanner(caller.tenant_id()).await?,
+            None => None,
+        };
         let mut env = req.env;
         if policy.is_some() {
             let mut pairs: Vec<(String, String)> = env.clone().into_iter().collect();
@@ -79,7 +83,7 @@ impl Service {
             exec_count: 0,
         };
         let custody = held.as_ref().map(|h| h.custody.clone());
-        let egress = policy.map(|p| self.attach_egress(sb, caller.tenant_id(), p, custody)).transpose()?;
+        let egress = policy.map(|p| self.attach_egress(sb, caller.tenant_id(), p, custody, dlp)).transpose()?;
         let mut info = record.info();
         self.inner.store.insert_sandbox(record).await?;
         if let Some(h) = held {

@@ -29,6 +29,9 @@ pub struct ProxyConfig {
     /// TLS interception (for hosts whose requests the policy decides by
     /// method or path); none without it.
     pub intercept: Option<(Arc<crate::tls::Authority>, crate::tls::Upstream)>,
+    /// Intercept all TLS to named hosts (so content inspection sees it),
+    /// not only where policy or custody needs it.
+    pub intercept_all: bool,
 }
 
 impl Default for ProxyConfig {
@@ -39,6 +42,7 @@ impl Default for ProxyConfig {
             first_bytes_timeout: Duration::from_millis(300),
             approval_timeout: Duration::from_secs(30),
             intercept: None,
+            intercept_all: false,
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct SessionSpec {
     pub policy: Policy,
     /// The custody secrets the sandbox holds (as placeholders).
     pub custody: Option<Arc<crate::custody::Custody>>,
+    /// Content inspection of its HTTP requests (none: not inspected).
+    pub dlp: Option<Arc<crate::dlp::Scanner>>,
 }
 
 /// First address handed out by a sandbox's resolver (198.18.0.0/15, a
@@ -56,6 +58,7 @@ pub(crate) struct SessionState {
     hosts: Mutex<BTreeSet<String>>,
     pub proxy: Arc<ProxyShared>,
     pub custody: Option<Arc<crate::custody::Custody>>,
+    pub dlp: Option<Arc<crate::dlp::Scanner>>,
     pub cancel: CancellationToken,
 }
 
@@ -84,6 +87,7 @@ impl Session {
                 hosts: Mutex::new(BTreeSet::new()),
                 proxy,
                 custody: spec.custody,
+                dlp: spec.dlp,
                 cancel: CancellationToken::new(),
             }),
         }

@@ -28,6 +28,51 @@ pub struct EgressConfig {
     /// first start); default `DATA_DIR/secrets.key`. Keep a copy: without
     /// it the stored secrets cannot be opened.
     pub secrets_key_file: Option<PathBuf>,
+    /// Intercept TLS to every named host (so content inspection sees all
+    /// HTTPS), not only to hosts whose requests the policy decides by method
+    /// or path and from sandboxes holding secrets. Clients that pin
+    /// certificates then fail.
+    pub intercept_all_tls: bool,
+    /// Content inspection of outbound HTTP requests.
+    pub dlp: DlpConfig,
+}
+
+/// `[egress.dlp]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DlpConfig {
+    /// Scan requests' headers and bodies for custody secrets' values and
+    /// for known secret patterns.
+    pub enabled: bool,
+    /// Rules in gitleaks' TOML format added to the built-in ones (a rule
+    /// with a built-in id replaces it; `[extend] disabledRules` removes
+    /// built-in ones). Each rule may say `action = "block"` (the default) or
+    /// `"log"`.
+    pub rules_file: Option<PathBuf>,
+}
+
+impl Default for DlpConfig {
+    fn default() -> Self {
+        Self { enabled: true, rules_file: None }
+    }
+}
+
+impl DlpConfig {
+    /// The rules in force, or `None` with inspection off.
+    pub fn rules(&self) -> Result<Option<superserver_egress::DlpRules>> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let mut rules = superserver_egress::DlpRules::default_rules();
+        if let Some(f) = &self.rules_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| CoreError::Config(format!("egress.dlp.rules_file {}: {e}", f.display())))?;
+            let extra = superserver_egress::DlpRules::from_toml(&text)
+                .map_err(|e| CoreError::Config(format!("egress.dlp.rules_file {}: {e}", f.display())))?;
+            rules.extend(extra);
+        }
+        Ok(Some(rules))
+    }
 }
 
 impl Default for EgressConfig {
@@ -39,6 +84,8 @@ impl Default for EgressConfig {
             approval_timeout_seconds: 30,
             retention_days: 30,
             secrets_key_file: None,
+            intercept_all_tls: false,
+            dlp: DlpConfig::default(),
         }
     }
 }
@@ -56,6 +103,7 @@ impl EgressConfig {
                     .into(),
             ));
         }
+        self.dlp.rules()?;
         if let Some(f) = &self.extra_ca_file {
             if !f.is_file() {
                 return Err(CoreError::Config(format!("egress.extra_ca_file {}: no such file", f.display())));

@@ -19,7 +19,7 @@ use superserver_wire::{
 use tokio::sync::{broadcast, mpsc};
 
 pub use approvals::Approvals;
-pub use config::EgressConfig;
+pub use config::{DlpConfig, EgressConfig};
 
 use crate::error::{CoreError, Result};
 use crate::service::{now_ms, Service};
@@ -35,6 +35,11 @@ const BATCH: usize = 1024;
 pub(crate) struct Egress {
     pub proxy: Proxy,
     pub keyring: secrets::Keyring,
+    /// Content inspection's rules (none: inspection off).
+    pub dlp_rules: Option<Arc<superserver_egress::DlpRules>>,
+    /// Scanners per tenant (the rules and the tenant's custody values),
+    /// made on first use and dropped when the tenant's secrets change.
+    scanners: std::sync::Mutex<std::collections::HashMap<String, Arc<superserver_egress::Scanner>>>,
     /// Requests the proxy stopped for carrying secrets, to become alerts.
     alerts: std::sync::Mutex<Option<mpsc::Receiver<EgressAlert>>>,
     pub approvals: Arc<Approvals>,
@@ -98,6 +103,7 @@ impl Egress {
             connect_timeout: Duration::from_millis(cfg.connect_timeout_ms),
             approval_timeout: Duration::from_secs(cfg.approval_timeout_seconds),
             intercept: Some((authority, upstream)),
+            intercept_all: cfg.intercept_all_tls,
             ..Default::default()
         };
         let sink = Arc::new(Sink { tx, alerts: alerts_tx, dropped: dropped.clone() });
@@ -105,12 +111,21 @@ impl Egress {
         Ok(Self {
             proxy: Proxy::new(proxy_cfg, sink, Some(approver)).map_err(config_err)?,
             keyring,
+            dlp_rules: cfg.dlp.rules()?.map(Arc::new),
+            scanners: std::sync::Mutex::default(),
             alerts: std::sync::Mutex::new(Some(alerts_rx)),
             approvals,
             events: broadcast::channel(1024).0,
             dropped,
             queue: std::sync::Mutex::new(Some(rx)),
         })
+    }
+}
+
+impl Egress {
+    /// Drops a tenant's scanner after its secrets changed.
+    pub fn forget_tenant_secrets(&self, tenant_id: &str) {
+        self.scanners.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant_id);
     }
 }
 
@@ -187,6 +202,7 @@ impl Service {
         tenant_id: &str,
         policy: Policy,
         custody: Option<Arc<superserver_egress::custody::Custody>>,
+        dlp: Option<Arc<superserver_egress::Scanner>>,
     ) -> Result<Session> {
         let net = sb
             .governed_net()
@@ -194,7 +210,7 @@ impl Service {
         let dup = |e: std::io::Error| CoreError::Internal(format!("egress sockets: {e}"));
         let tcp = net.tcp.try_clone().map_err(dup)?;
         let dns = net.dns.try_clone().map_err(dup)?;
-        let spec = SessionSpec { tenant: tenant_id.to_string(), sandbox_id: sb.id.clone(), policy, custody };
+        let spec = SessionSpec { tenant: tenant_id.to_string(), sandbox_id: sb.id.clone(), policy, custody, dlp };
         self.inner.egress.proxy.attach(tcp, dns, spec).map_err(dup)
     }
 
@@ -241,6 +257,26 @@ impl Service {
                 }
             }
         });
+    }
+
+    /// The content scanner for a tenant's sandboxes: the rules, and the
+    /// values of the tenant's custody secrets in all their encodings.
+    pub(crate) async fn dlp_scanner(&self, tenant_id: &str) -> Result<Option<Arc<superserver_egress::Scanner>>> {
+        let egress = &self.inner.egress;
+        let Some(rules) = egress.dlp_rules.clone() else { return Ok(None) };
+        if let Some(s) = egress.scanners.lock().unwrap_or_else(|e| e.into_inner()).get(tenant_id) {
+            return Ok(Some(s.clone()));
+        }
+        let mut values = Vec::new();
+        for rec in self.inner.store.list_secrets(Some(tenant_id.to_string())).await? {
+            let value = egress.keyring.open(tenant_id, &rec.name, &rec.sealed)?;
+            values.push(superserver_egress::CustodySecret::new(rec.name, value));
+        }
+        let scanner = superserver_egress::Scanner::new(rules, &values)
+            .map_err(|e| CoreError::Internal(format!("content inspection: {e}")))?;
+        let scanner = Arc::new(scanner);
+        egress.scanners.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant_id.to_string(), scanner.clone());
+        Ok(Some(scanner))
     }
 
     /// Turns a request the proxy stopped into an alert about its sandbox.

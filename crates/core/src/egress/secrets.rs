@@ -232,6 +232,7 @@ impl Service {
         let details = serde_json::json!({ "hosts": req.hosts, "header": req.header, "template": req.template });
         let audit = crate::admin::audit_record(Some(caller), "secret.set", name, details);
         let created = self.inner.store.put_secret(rec, audit).await?;
+        self.inner.egress.forget_tenant_secrets(&tenant_id);
         let stored = self
             .inner
             .store
@@ -271,6 +272,7 @@ impl Service {
         if !self.inner.store.delete_secret(&tenant_id, name, audit).await? {
             return Err(not_found(name));
         }
+        self.inner.egress.forget_tenant_secrets(&tenant_id);
         Ok(())
     }
 

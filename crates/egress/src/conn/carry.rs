@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::{request_verdict, Dest};
 use crate::custody::{BodyStream, Custody, Redactor};
+use crate::dlp::{DlpAction, Finding, Scanner, StreamScan};
 use crate::http::{self, Action, Filter, Head};
 use crate::proxy::AlertKind;
 use crate::session::{Draft, SessionState};
@@ -50,8 +51,13 @@ pub(super) struct Inspector<'a> {
     custody: Option<Arc<Custody>>,
     /// The body in flight, when it goes in pieces.
     body: Option<BodyStream>,
+    dlp: Option<&'a Scanner>,
+    /// Content inspection of the body in flight, when it goes in pieces.
+    dlp_body: Option<StreamScan<'a>>,
     current: Draft,
     pub stopped: Option<Stopped>,
+    /// Findings of rules that log rather than block: (request, rule).
+    pub logged: Vec<(Draft, String)>,
     /// Requests forwarded so far.
     pub forwarded: u64,
 }
@@ -66,8 +72,11 @@ impl<'a> Inspector<'a> {
             base: base.clone(),
             custody: state.custody.clone().filter(|c| !c.is_empty()),
             body: None,
+            dlp: state.dlp.as_deref(),
+            dlp_body: None,
             current: base.clone(),
             stopped: None,
+            logged: Vec::new(),
             forwarded: 0,
         }
     }
@@ -78,6 +87,34 @@ impl<'a> Inspector<'a> {
 
     fn stop(&mut self, why: String, message: String, alert: Option<AlertKind>, mid_request: bool) {
         self.stopped = Some(Stopped { draft: self.current.clone(), why, message, alert, mid_request });
+    }
+
+    /// Acts on content inspection's findings; `false` if the request is to
+    /// be stopped.
+    fn judge(&mut self, findings: Vec<Finding>, mid_request: bool) -> bool {
+        for f in &findings {
+            if f.action == DlpAction::Log {
+                self.logged.push((self.current.clone(), format!("dlp (logged): {}", f.rule)));
+            }
+        }
+        let Some(block) = findings.into_iter().find(|f| f.action == DlpAction::Block) else { return true };
+        let why = format!("dlp: {}", block.rule);
+        let message = format!(
+            "superserver egress: request blocked: it carries a secret (rule {}: {})",
+            block.rule, block.description
+        );
+        self.stop(why, message, Some(AlertKind::SecretInContent), mid_request);
+        false
+    }
+
+    /// Content inspection of `data` as the sandbox sent it (placeholders,
+    /// which are not secrets, blanked).
+    fn inspect(&self, data: &[u8]) -> Vec<Finding> {
+        let Some(scanner) = self.dlp else { return Vec::new() };
+        match &self.custody {
+            Some(c) => scanner.scan(&c.mask_placeholders(data)),
+            None => scanner.scan(data),
+        }
     }
 
     /// A placeholder on its way to a host its secret is not bound to.
@@ -113,6 +150,13 @@ impl Filter for Inspector<'_> {
                 return Action::Stop;
             }
         }
+        let mut findings = self.inspect(raw);
+        findings.extend(self.inspect(body));
+        findings.sort_by(|a, b| a.rule.cmp(&b.rule));
+        findings.dedup_by(|a, b| a.rule == b.rule);
+        if !self.judge(findings, false) {
+            return Action::Stop;
+        }
         let mut out_head = if self.absolute { http::origin_form(raw, head) } else { raw.to_vec() };
         let mut out_body = body.to_vec();
         if let (Some(c), Some(h)) = (&self.custody, &host) {
@@ -123,13 +167,27 @@ impl Filter for Inspector<'_> {
         }
         if !complete {
             self.body = self.custody.as_ref().map(|c| c.body(host));
-            // What was checked and replaced already goes on.
+            self.dlp_body = self.dlp.map(|d| {
+                let mut s = d.stream();
+                // The held start of the body was scanned: prime the overlap.
+                let _ = s.push(body);
+                s
+            });
         }
         self.forwarded += 1;
         Action::Send { head: out_head, body: out_body }
     }
 
     fn more(&mut self, piece: &[u8]) -> Option<Vec<u8>> {
+        if let Some(scan) = &mut self.dlp_body {
+            let findings = match &self.custody {
+                Some(c) => scan.push(&c.mask_placeholders(piece)),
+                None => scan.push(piece),
+            };
+            if !self.judge(findings, true) {
+                return None;
+            }
+        }
         let Some(stream) = &mut self.body else { return Some(piece.to_vec()) };
         match stream.push(piece) {
             Ok(out) => Some(out),
@@ -141,6 +199,7 @@ impl Filter for Inspector<'_> {
     }
 
     fn end(&mut self) -> Option<Vec<u8>> {
+        self.dlp_body = None;
         let Some(mut stream) = self.body.take() else { return Some(Vec::new()) };
         match stream.finish() {
             Ok(out) => Some(out),
@@ -208,8 +267,16 @@ pub(super) async fn carry<CR, CW, UR, UW>(
     };
     let (out, inn) = tokio::join!(up, down);
     let stopped = inspector.stopped.take();
+    for (mut d, rule) in std::mem::take(&mut inspector.logged) {
+        d.notable = true;
+        state.finish(d, EgressDecision::Allow, &rule, Instant::now());
+    }
     if let Some(s) = &stopped {
         let _ = cw.write_all(&http::refusal(403, "Forbidden", &s.message)).await;
+        let _ = cw.shutdown().await;
+        // Read what the client is still sending, so that closing does not
+        // reset the connection and lose the refusal before it is read.
+        linger(&mut cr).await;
     }
     let _ = cw.shutdown().await;
     draft.bytes_out = out;
@@ -229,6 +296,19 @@ pub(super) async fn carry<CR, CW, UR, UW>(
         d.bytes_in = 0;
         state.alert(AlertKind::SecretLeak, &d, &why);
         state.finish(d, EgressDecision::Deny, &why, Instant::now());
+    }
+}
+
+/// Reads and drops a client's remaining bytes, for a bounded time and amount.
+async fn linger<R: AsyncRead + Unpin>(client: &mut R) {
+    let mut sink = vec![0u8; 64 * 1024];
+    let mut left: usize = 64 << 20;
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while left > 0 {
+        match tokio::time::timeout_at(until, client.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => return,
+        }
     }
 }
 

@@ -51,6 +51,7 @@ impl Conn {
         let Some(name) = name else { return false };
         self.state.proxy.tls.is_some()
             && (self.state.holds_secrets()
+                || self.state.proxy.cfg.intercept_all
                 || self.state.policy.read().unwrap_or_else(|e| e.into_inner()).needs_request_view(name))
     }
 

@@ -91,23 +91,70 @@ async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
+        let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
         let len: usize =
             headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-        while buf.len() < head_end + len {
-            let mut chunk = [0u8; 8192];
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        buf.drain(..head_end);
+        // Only a complete request counts: a connection cut mid-body is not one.
+        let body = if chunked {
+            let mut body = Vec::new();
+            loop {
+                let Some(line_end) = read_until(&mut s, &mut buf, b"\r\n").await else { return };
+                let size = usize::from_str_radix(String::from_utf8_lossy(&buf[..line_end]).trim(), 16).unwrap();
+                buf.drain(..line_end + 2);
+                while buf.len() < size + 2 {
+                    if !read_more(&mut s, &mut buf).await {
+                        return;
+                    }
+                }
+                body.extend_from_slice(&buf[..size]);
+                buf.drain(..size + 2);
+                if size == 0 {
+                    break body;
+                }
             }
-        }
-        let body = buf[head_end..head_end + len].to_vec();
-        buf.drain(..head_end + len);
-        let reply = format!("upstream {name}: {method} {path}\n");
+        } else {
+            while buf.len() < len {
+                if !read_more(&mut s, &mut buf).await {
+                    return;
+                }
+            }
+            buf.drain(..len).collect()
+        };
+        // `/echo…` answers with what it received, as servers that echo do.
+        let reply = if path.starts_with("/echo") {
+            format!("upstream {name}: {head}{}", String::from_utf8_lossy(&body))
+        } else {
+            format!("upstream {name}: {method} {path}\n")
+        };
         log.lock().unwrap().push(Seen { method, path, headers, body });
         let resp =
             format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{reply}", reply.len());
         if s.write_all(resp.as_bytes()).await.is_err() {
             return;
+        }
+    }
+}
+
+async fn read_more<S: tokio::io::AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 8192];
+    match s.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}
+
+/// Where `needle` starts in `buf`, reading more until it is there.
+async fn read_until<S: tokio::io::AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>, needle: &[u8]) -> Option<usize> {
+    loop {
+        if let Some(i) = buf.windows(needle.len()).position(|w| w == needle) {
+            return Some(i);
+        }
+        if !read_more(s, buf).await {
+            return None;
         }
     }
 }
