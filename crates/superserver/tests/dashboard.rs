@@ -483,3 +483,79 @@ async fn an_egress_request_is_approved_in_the_browser_and_hostile_names_stay_tex
     assert_eq!(safe.as_bool(), Some(true), "markup from an egress event was interpreted after a reload");
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_set_in_the_browser_shown_without_values_and_removed() {
+    use superserver_wire::{NetworkMode, NetworkSpec, RunRequest};
+    let s = Server::start_with("[egress.hosts]\n\"api.example.test\" = \"127.0.0.1\"\n").await;
+    let b = Browser::start().await;
+    let c = &b.client;
+    log_in(&b, &s.url, &s.admin_key).await;
+    c.goto(&format!("{}/secrets", s.url)).await.unwrap();
+    let text = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("No secrets yet") && text.contains("--secret NAME"), "{text}");
+
+    // Set from the form: the value goes into a password field and never comes back.
+    let value = "browser-secret-value-0123456789";
+    for (field, v) in [
+        ("name", "API_TOKEN"),
+        ("value", value),
+        ("hosts", "api.example.test, *.example.org"),
+        ("header", "Authorization"),
+        ("template", "Bearer {value}"),
+    ] {
+        c.find(Locator::Css(&format!("#set-secret input[name={field}]"))).await.unwrap().send_keys(v).await.unwrap();
+    }
+    let kind = c.execute("return document.querySelector('#set-secret input[name=value]').type", vec![]).await.unwrap();
+    assert_eq!(kind.as_str(), Some("password"));
+    c.find(Locator::Css("#set-secret button")).await.unwrap().click().await.unwrap();
+    b.wait_js("the new secret", "return document.querySelector('#secrets tr[data-name=API_TOKEN]') !== null").await;
+    let row = c.find(Locator::Css("#secrets tr[data-name=API_TOKEN]")).await.unwrap().text().await.unwrap();
+    assert!(
+        row.contains("api.example.test") && row.contains("*.example.org") && row.contains("Bearer {value}"),
+        "{row}"
+    );
+    assert!(!c.source().await.unwrap().contains(value));
+    assert_eq!(s.client.secret("API_TOKEN").await.unwrap().header.as_deref(), Some("Authorization"));
+
+    // A run holding it shows under "Held by".
+    let network = NetworkSpec { mode: NetworkMode::Policy, ..Default::default() };
+    let req = RunRequest {
+        command: common::argv(&["true"]),
+        network: Some(network),
+        secrets: vec!["API_TOKEN".into()],
+        ..Default::default()
+    };
+    let r = s.run_req(req).await;
+    c.goto(&format!("{}/secrets", s.url)).await.unwrap();
+    let row = c.find(Locator::Css("#secrets tr[data-name=API_TOKEN]")).await.unwrap().text().await.unwrap();
+    assert!(row.contains(&r.sandbox_id), "{row}");
+    b.screenshot("secrets").await;
+
+    // A change without the CSRF token is refused.
+    let status = c
+        .execute_async(
+            "const done = arguments[0];
+             fetch('/secrets/API_TOKEN/delete', {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'}, body: 'csrf=forged'})
+               .then(r => done(r.status));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.as_u64(), Some(403));
+    assert!(s.client.secret("API_TOKEN").await.is_ok());
+
+    // A viewer sees names, not the form; the owner removes it.
+    let (viewer, _) = common::new_key(&s, "admin", superserver_wire::Role::Viewer).await;
+    let b2 = Browser::start().await;
+    log_in(&b2, &s.url, &viewer).await;
+    b2.client.goto(&format!("{}/secrets", s.url)).await.unwrap();
+    let form = b2.client.execute("return document.querySelector('#set-secret') === null && document.querySelector('#secrets button') === null", vec![]).await.unwrap();
+    assert_eq!(form.as_bool(), Some(true), "a viewer is not offered changes");
+    b2.client.clone().close().await.unwrap();
+    c.execute("window.confirm = () => true;", vec![]).await.unwrap();
+    c.find(Locator::Css("#secrets tr[data-name=API_TOKEN] button.danger")).await.unwrap().click().await.unwrap();
+    b.wait_js("the removal", "return document.querySelector('#secrets') === null").await;
+    assert!(s.client.secret("API_TOKEN").await.is_err());
+    c.clone().close().await.unwrap();
+}

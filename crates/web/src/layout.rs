@@ -14,6 +14,7 @@ pub(crate) enum Nav {
     Services,
     Anomalies,
     Egress,
+    Secrets,
 }
 
 /// A whole page around `body`.
@@ -71,6 +72,7 @@ pub(crate) fn refreshing(title: &str, nav: Nav, caller: &Caller, csrf: &str, liv
                         (link(Nav::Sandboxes, "/sandboxes", "Sandboxes"))
                         (link(Nav::Usage, "/usage", "Usage"))
                         (link(Nav::Egress, "/egress", "Egress"))
+                        (link(Nav::Secrets, "/secrets", "Secrets"))
                         @if admin {
                             (link(Nav::Services, "/services", "Services"))
                             (link(Nav::Alerts, "/alerts", "Alerts"))

@@ -46,6 +46,8 @@ pub fn router(svc: Service) -> Router {
         .route("/usage", get(pages::usage::page))
         .route("/egress", get(pages::egress::page))
         .route("/egress/approvals/{id}", post(pages::egress::decide))
+        .route("/secrets", get(pages::secrets::page).post(pages::secrets::set))
+        .route("/secrets/{name}/delete", post(pages::secrets::delete))
         .route("/alerts", get(pages::alerts::list))
         .route("/alerts/{id}/ack", post(pages::alerts::ack))
         .route("/alerts/{id}/silence", post(pages::alerts::silence))

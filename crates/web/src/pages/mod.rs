@@ -5,6 +5,7 @@ pub(crate) mod egress;
 pub(crate) mod login;
 pub(crate) mod overview;
 pub(crate) mod sandboxes;
+pub(crate) mod secrets;
 pub(crate) mod services;
 pub(crate) mod settings;
 pub(crate) mod usage;
@@ -31,9 +32,10 @@ pub(crate) fn see_other(path: impl Into<String>) -> Response {
 pub(crate) fn error_page(e: CoreError) -> Response {
     let status = match &e {
         CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
-        CoreError::ServiceNotFound(_) | CoreError::SandboxNotFound(_) | CoreError::AlertNotFound(_) => {
-            StatusCode::NOT_FOUND
-        }
+        CoreError::ServiceNotFound(_)
+        | CoreError::SandboxNotFound(_)
+        | CoreError::AlertNotFound(_)
+        | CoreError::SecretNotFound(_) => StatusCode::NOT_FOUND,
         CoreError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
         CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
