@@ -355,5 +355,44 @@ pub async fn run(bin: &Path, plan: &Plan, report: &mut Report) -> Result<()> {
         ),
     );
     server.client.delete_sandbox(&sb.id).await?;
+
+    // The same with a custody secret bound to the host: its TLS is
+    // intercepted for that, the request gets the secret's header, and the
+    // response is searched for the value in every encoding (to mask it).
+    let put = superserver_wire::PutSecretRequest {
+        value: "bench-secret-value-0123456789".into(),
+        hosts: vec!["secure.example.test".into()],
+        header: Some("Authorization".into()),
+        template: Some("Bearer {value}".into()),
+    };
+    server.client.put_secret("BENCH_TOKEN", &put).await?;
+    let req = CreateSandboxRequest {
+        network: Some(NetworkSpec {
+            allow: vec![EgressRule::Short("secure.example.test".into())],
+            ..governed()
+        }),
+        secrets: vec!["BENCH_TOKEN".into()],
+        ..Default::default()
+    };
+    let sb = server.client.create_sandbox(&req).await?;
+    let mut command = vec!["python3".to_string(), "-c".into(), TLS_CLIENT.into()];
+    command.extend(tls_args("secure.example.test", "-"));
+    let r =
+        server.client.exec(&sb.id, &ExecRequest { command, timeout_ms: Some(300_000), ..Default::default() }).await?;
+    if r.exit_code != Some(0) {
+        bail!("the sandboxed TLS client holding a secret failed: {}", r.stderr);
+    }
+    let with_secret = mb / parse(&r.stdout).first().copied().unwrap_or(f64::NAN);
+    report.add(
+        "intercepted HTTPS throughput, sandbox holding a custody secret",
+        format!("{with_secret:.0} MB/s"),
+        "",
+        Verdict::Info,
+        format!(
+            "as above, the response masked for the secret's value in every encoding; {} of intercepted without",
+            ratio(with_secret, proxy_mb_s)
+        ),
+    );
+    server.client.delete_sandbox(&sb.id).await?;
     server.stop(report).await
 }
