@@ -22,7 +22,7 @@ async fn open_creates_the_data_dir_and_database() {
     assert!(dir.join(DB_FILE).is_file());
     assert_eq!(store.count_executions().await.unwrap(), 0);
     store.close().await;
-    assert_eq!(migration_rows(&dir), vec![1, 2, 3, 4, 5, 6, 7, 8, 10]);
+    assert_eq!(migration_rows(&dir), vec![1, 2, 3, 4, 5, 6, 7, 8, 10, 11]);
 }
 
 #[tokio::test]
@@ -36,7 +36,7 @@ async fn reopening_applies_no_migration_twice_and_keeps_data() {
         assert!(store.get_sandbox("sb_1").await.unwrap().is_some());
         store.close().await;
     }
-    assert_eq!(migration_rows(tmp.path()), vec![1, 2, 3, 4, 5, 6, 7, 8, 10]);
+    assert_eq!(migration_rows(tmp.path()), vec![1, 2, 3, 4, 5, 6, 7, 8, 10, 11]);
 }
 
 #[tokio::test]
@@ -52,7 +52,7 @@ async fn two_stores_on_one_database_both_work() {
     assert_eq!(b.list_sandboxes(true, 10).await.unwrap().len(), 2);
     a.close().await;
     b.close().await;
-    assert_eq!(migration_rows(tmp.path()), vec![1, 2, 3, 4, 5, 6, 7, 8, 10]);
+    assert_eq!(migration_rows(tmp.path()), vec![1, 2, 3, 4, 5, 6, 7, 8, 10, 11]);
 }
 
 #[test]
@@ -64,8 +64,8 @@ fn a_newer_schema_is_refused() {
     drop(conn);
 
     let err = Store::open(tmp.path()).unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 999, known: 10 }), "{err}");
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 999, known: 11 }), "{err}");
     assert!(err.to_string().contains("newer"), "{err}");
     // Refusing leaves the database as it was.
-    assert_eq!(migration_rows(tmp.path()), vec![1, 2, 3, 4, 5, 6, 7, 8, 10, 999]);
+    assert_eq!(migration_rows(tmp.path()), vec![1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 999]);
 }
