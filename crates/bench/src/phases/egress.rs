@@ -367,10 +367,7 @@ pub async fn run(bin: &Path, plan: &Plan, report: &mut Report) -> Result<()> {
     };
     server.client.put_secret("BENCH_TOKEN", &put).await?;
     let req = CreateSandboxRequest {
-        network: Some(NetworkSpec {
-            allow: vec![EgressRule::Short("secure.example.test".into())],
-            ..governed()
-        }),
+        network: Some(NetworkSpec { allow: vec![EgressRule::Short("secure.example.test".into())], ..governed() }),
         secrets: vec!["BENCH_TOKEN".into()],
         ..Default::default()
     };
