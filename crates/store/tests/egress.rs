@@ -100,3 +100,47 @@ async fn limits_keep_the_oldest_or_the_newest_still_oldest_first() {
         .unwrap();
     assert_eq!(ids(&newest_of_sandbox), ids(&[all[6].clone(), all[9].clone()]));
 }
+
+#[tokio::test]
+async fn hosts_sum_each_sandbox_destination_and_decision_in_the_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let mut events = Vec::new();
+    let mut add = |at_ms, tenant: &str, sandbox: &str, name: Option<&str>, decision, protocol: &str| {
+        let mut e = event(at_ms, tenant, sandbox, decision);
+        e.name = name.map(String::from);
+        e.protocol = protocol.into();
+        events.push(e);
+    };
+    add(50, "tn_a", "sb_1", Some("api.example.com"), EgressDecision::Allow, "tcp"); // before the window
+    add(100, "tn_a", "sb_1", Some("api.example.com"), EgressDecision::Allow, "tcp");
+    add(130, "tn_a", "sb_1", Some("api.example.com"), EgressDecision::Allow, "http");
+    add(120, "tn_a", "sb_1", Some("api.example.com"), EgressDecision::Deny, "http");
+    add(140, "tn_a", "sb_1", None, EgressDecision::Deny, "tcp"); // no name: the address
+    add(150, "tn_a", "sb_1", Some("api.example.com"), EgressDecision::Allow, "dns"); // queries are not hosts
+    add(110, "tn_b", "sb_2", Some("api.example.com"), EgressDecision::Allow, "tcp");
+    store.insert_egress_events(events).await.unwrap();
+
+    let all = store.egress_hosts(None, 100, 10).await.unwrap();
+    let summary: Vec<_> = all
+        .iter()
+        .map(|h| (h.sandbox_id.as_str(), h.host.as_str(), h.decision, h.events, h.bytes_out, h.bytes_in, h.last_at_ms))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("sb_1", "192.0.2.7", EgressDecision::Deny, 1, 10, 20, 140),
+            ("sb_1", "api.example.com", EgressDecision::Allow, 2, 20, 40, 130),
+            ("sb_1", "api.example.com", EgressDecision::Deny, 1, 10, 20, 120),
+            ("sb_2", "api.example.com", EgressDecision::Allow, 1, 10, 20, 110),
+        ],
+        "most recent first"
+    );
+    let tenant_b = store.egress_hosts(Some("tn_b".into()), 0, 10).await.unwrap();
+    assert_eq!(tenant_b.iter().map(|h| h.sandbox_id.as_str()).collect::<Vec<_>>(), ["sb_2"]);
+    let two = store.egress_hosts(None, 0, 2).await.unwrap();
+    assert_eq!(two.iter().map(|h| h.last_at_ms).collect::<Vec<_>>(), [140, 130]);
+    let from_start = store.egress_hosts(Some("tn_a".into()), 0, 10).await.unwrap();
+    let allowed = from_start.iter().find(|h| h.decision == EgressDecision::Allow).unwrap();
+    assert_eq!(allowed.events, 3, "the event before the first window counts from 0");
+}
