@@ -83,8 +83,7 @@ impl Server {
             Self { child: Some(child), url: String::new(), client: Client::new("http://127.0.0.1:1")?, dir, log };
         s.url = s.wait_address().await?;
         // The first start writes the admin key (none with auth off).
-        let key = std::fs::read_to_string(s.data_dir().join("admin.key")).unwrap_or_default();
-        s.client = Client::new(&s.url)?.with_api_key(key.trim());
+        s.client = Client::new(&s.url)?.with_api_key(s.admin_key());
         s.wait_ready().await?;
         Ok(s)
     }
@@ -168,6 +167,11 @@ impl Server {
     /// Where the server keeps its store (for the fsync probe).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The bootstrap admin key the first start wrote (empty with auth off).
+    pub fn admin_key(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin.key")).unwrap_or_default().trim().to_string()
     }
 
     pub fn log_text(&self) -> String {

@@ -141,7 +141,7 @@ else:
 "#;
 
 /// Serves small HTTP responses, and `BULK n` as n MiB of zeros.
-async fn upstream() -> Result<u16> {
+pub(super) async fn upstream() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(async move {

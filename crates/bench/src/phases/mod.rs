@@ -2,6 +2,7 @@
 //! each other, and the plan that bounds them.
 
 mod cold;
+mod dashboard;
 mod egress;
 mod idle;
 mod logs;
@@ -57,6 +58,7 @@ pub enum Phase {
     Logs,
     Monitor,
     Egress,
+    Dashboard,
 }
 
 /// How much each phase does.
@@ -106,6 +108,7 @@ impl Plan {
                 Phase::Logs,
                 Phase::Monitor,
                 Phase::Egress,
+                Phase::Dashboard,
             ],
             docker_enabled: true,
             wait_quiet: Duration::from_secs(120),
@@ -285,6 +288,17 @@ pub async fn run_all(bin: PathBuf, plan: Plan) -> Result<usize> {
         section("governed egress: create with a policy, proxy latency and throughput against direct", &plan);
         if let Err(e) = egress::run(&bin, &plan, &mut report).await {
             failed.push(format!("egress phase: {e:#}"));
+        }
+        phase_end();
+    }
+
+    if on(Phase::Dashboard) {
+        section(
+            "dashboard: every page with 1,000 runs, 50 services and 10,000 egress events; the API with 50 live viewers",
+            &plan,
+        );
+        if let Err(e) = dashboard::run(&bin, &plan, &mut report).await {
+            failed.push(format!("dashboard phase: {e:#}"));
         }
         phase_end();
     }

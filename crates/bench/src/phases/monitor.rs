@@ -4,7 +4,7 @@
 //! costs for the same containers (its CLI plus dockerd's delta).
 //!
 //! The containers run the test-service image (`superserver-testsvc:test`,
-//! built by the integration tests) and carry a label; they are removed when
+//! built by `scripts/bench` or the integration tests) and carry a label; they are removed when
 //! the phase ends, even on error. The 24 h query latency is measured by
 //! `scripts/bench-metrics-query.py`.
 
@@ -27,12 +27,39 @@ const CPU_TARGET_PERCENT: f64 = 2.0;
 /// The budget for the server's memory while monitoring them, MiB.
 const RSS_TARGET_MIB: f64 = 60.0;
 
-/// Removes the phase's containers when dropped.
-struct Containers;
+/// Containers of the test-service image that carry one label; every one of
+/// them is removed when this is dropped, even when the phase failed.
+pub(super) struct Containers {
+    label: &'static str,
+}
 
 impl Containers {
-    fn remove_all() {
-        let out = Command::new("docker").args(["ps", "-aq", "--filter", &format!("label={LABEL}")]).output();
+    /// Removes what an earlier run left with `label`, then starts `n`
+    /// containers named `{prefix}{i}`; `args` go before the image.
+    pub(super) fn start(label: &'static str, prefix: &str, n: usize, args: &[&str]) -> Result<Self> {
+        let ok = Command::new("docker").args(["image", "inspect", IMAGE]).stdout(Stdio::null()).status();
+        if !ok.is_ok_and(|s| s.success()) {
+            bail!("image {IMAGE} absent: `scripts/bench` or the integration tests build it");
+        }
+        let guard = Self { label };
+        guard.remove_all();
+        for i in 0..n {
+            let st = Command::new("docker")
+                .args(["run", "-d", "--name", &format!("{prefix}{i}"), "--label", label])
+                .args(args)
+                .arg(IMAGE)
+                .stdout(Stdio::null())
+                .status()?;
+            if !st.success() {
+                bail!("docker run of container {prefix}{i} failed");
+            }
+        }
+        Ok(guard)
+    }
+
+    fn remove_all(&self) {
+        let filter = format!("label={}", self.label);
+        let out = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output();
         if let Ok(out) = out {
             let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(String::from).collect();
             if !ids.is_empty() {
@@ -44,7 +71,7 @@ impl Containers {
 
 impl Drop for Containers {
     fn drop(&mut self) {
-        Self::remove_all();
+        self.remove_all();
     }
 }
 
@@ -62,21 +89,7 @@ fn dockerd_pid() -> Option<String> {
 }
 
 pub async fn run(bin: &Path, plan: &Plan, report: &mut Report) -> Result<()> {
-    let ok = Command::new("docker").args(["image", "inspect", IMAGE]).stdout(Stdio::null()).status();
-    if !ok.is_ok_and(|s| s.success()) {
-        bail!("image {IMAGE} absent: run the integration tests once to build it");
-    }
-    Containers::remove_all();
-    let _guard = Containers;
-    for i in 0..CONTAINERS {
-        let st = Command::new("docker")
-            .args(["run", "-d", "--name", &format!("ss-bench-mon{i}"), "--label", LABEL, IMAGE])
-            .stdout(Stdio::null())
-            .status()?;
-        if !st.success() {
-            bail!("docker run of container {i} failed");
-        }
-    }
+    let _containers = Containers::start(LABEL, "ss-bench-mon", CONTAINERS, &[])?;
     // A listening socket of this process: the whole host has been looked
     // at (processes and their sockets too) once it is a service.
     let own = std::net::TcpListener::bind("127.0.0.1:0")?;
