@@ -466,6 +466,11 @@ mod tests {
             toml::from_str::<AlertsConfig>("[[rules]]\nname = \"x\"\nkind = \"service_down\"\nbogus = 1\n").is_err()
         );
         assert!(AlertsConfig::default().validate(false).is_ok());
-        assert_eq!(AlertsConfig::default().effective_rules().len(), 2);
+        let kinds: Vec<RuleKind> = AlertsConfig::default().effective_rules().iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [RuleKind::ServiceDown, RuleKind::Anomaly, RuleKind::Egress]);
+        // Secret alerts stay on when rules are configured without one.
+        let c = parse("[[rules]]\nname = \"d\"\nkind = \"service_down\"\n");
+        let names: Vec<String> = c.effective_rules().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["d", "egress_secret"]);
     }
 }
