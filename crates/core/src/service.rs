@@ -111,6 +111,7 @@ impl Service {
             id_base: cfg.sandbox.id_base,
             max_sandboxes: cfg.sandbox.max_sandboxes,
             setup_timeout: Duration::from_millis(cfg.sandbox.setup_timeout_ms),
+            cgroup_favordynmods: cfg.sandbox.cgroup_favordynmods,
         };
         let runtime = Runtime::start(rt_cfg)?;
         let lost = store.mark_running_lost("the server stopped while the sandbox was running", now_ms()).await?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use superserver_wire::{BackendStatus, EffectiveLimits};
 use tokio::net::UnixStream;
 
-use crate::cgroup::Cgroups;
+use crate::cgroup::{Cgroups, Migrations};
 use crate::error::{Result, RuntimeError};
 use crate::network::Network;
 use crate::ratelimit::RateLimit;
@@ -37,6 +37,10 @@ pub struct RuntimeConfig {
     pub max_sandboxes: usize,
     /// Longest a sandbox may take to become ready.
     pub setup_timeout: Duration,
+    /// Turn the host's cgroup2 option `favordynmods` on, so that moving a
+    /// process into a sandbox's cgroup never waits for an RCU grace period
+    /// (see [`crate::cgroup::Migrations`]).
+    pub cgroup_favordynmods: bool,
 }
 
 /// Counters of the runtime, for `/v1/status` and `/metrics`.
@@ -60,6 +64,7 @@ struct Inner {
     slots: Mutex<Slots>,
     stats: RuntimeStats,
     landlock: String,
+    migrations: Migrations,
 }
 
 /// Free-list of id-map slots.
@@ -106,6 +111,18 @@ impl Runtime {
             .map_err(|e| RuntimeError::Unavailable(format!("cannot prepare the sandboxes' /etc: {e}")))?;
         let cgroups =
             Cgroups::detect(&cfg.cgroup_parent).map_err(|e| RuntimeError::Unavailable(format!("cgroups: {e}")))?;
+        let migrations = cgroups.migrations(cfg.cgroup_favordynmods);
+        match &migrations {
+            Migrations::Fast { enabled_now: true } => tracing::info!(
+                "turned on the host's cgroup2 option favordynmods (it stays on until reboot): moving a process \
+                 into a sandbox's cgroup no longer waits for an RCU grace period"
+            ),
+            Migrations::Fast { enabled_now: false } => {}
+            Migrations::Slow { reason } => tracing::warn!(
+                %reason,
+                "cgroup migrations may wait for an RCU grace period (5-30 ms on an idle host) per sandbox"
+            ),
+        }
         let max_slots = ((u64::from(u32::MAX) - u64::from(cfg.id_base)) / u64::from(IDS_PER_SANDBOX)) as u32;
         let max = max_slots.min(cfg.max_sandboxes as u32);
         let zygote = Zygote::start(&cfg.helper_exe, &cfg.helper_args)?;
@@ -125,6 +142,7 @@ impl Runtime {
                 slots: Mutex::new(Slots { free: Vec::new(), next: 0, max }),
                 stats: RuntimeStats::default(),
                 landlock,
+                migrations,
             }),
         };
         let cleaned = rt.cleanup_leftovers();
@@ -168,6 +186,7 @@ impl Runtime {
     pub fn backend_status(&self) -> BackendStatus {
         let mut features = BTreeMap::new();
         features.insert("cgroup".into(), self.inner.cgroups.version().into());
+        features.insert("cgroup_migrations".into(), self.inner.migrations.describe());
         features.insert("landlock".into(), self.inner.landlock.clone());
         features.insert("seccomp".into(), "filter (deny-list, arch-checked)".into());
         features.insert("namespaces".into(), "user, mount, pid, network, ipc, uts, cgroup".into());

@@ -231,6 +231,41 @@ async fn status_metrics_and_openapi() {
     let _ = Limits::default();
 }
 
+/// The server turns the host's cgroup2 `favordynmods` on, so that placing a
+/// sandbox in its cgroup does not wait for an RCU grace period, and keeps
+/// the root's other options; the status says which way it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cgroup_migrations_are_made_fast() {
+    fn cgroup2_options() -> Option<String> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        info.lines()
+            .filter_map(|l| l.split_once(" - ").map(|(_, r)| r.to_string()))
+            .find(|r| r.starts_with("cgroup2 "))
+            .and_then(|r| r.split(' ').nth(2).map(str::to_string))
+    }
+    let before = cgroup2_options();
+    let s = Server::start().await;
+    let st = s.client.status().await.unwrap();
+    let said = st.backends[0].features.get("cgroup_migrations").cloned().unwrap_or_default();
+    let supported = std::fs::read_to_string("/sys/kernel/cgroup/features")
+        .is_ok_and(|f| f.lines().any(|l| l.trim() == "favordynmods"));
+    match (before, supported) {
+        (Some(before), true) => {
+            let after = cgroup2_options().unwrap();
+            assert_eq!(said, "fast (cgroup2 favordynmods)", "cgroup2 options now: {after}");
+            assert!(after.split(',').any(|o| o == "favordynmods"), "{after}");
+            for o in before.split(',') {
+                assert!(
+                    after.split(',').any(|a| a == o),
+                    "option {o} of the cgroup2 root was lost: {before} -> {after}"
+                );
+            }
+        }
+        _ => assert!(said.starts_with("slow: "), "{said}"),
+    }
+    assert_eq!(s.run(&["true"]).await.exit_code, Some(0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_expiry_destroys_the_sandbox() {
     let s = Server::start_with("[pool]\nsize = 0").await;

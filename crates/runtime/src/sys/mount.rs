@@ -171,3 +171,58 @@ pub fn attach_tree(tree: std::os::fd::BorrowedFd<'_>, target: &Path) -> io::Resu
     }
     Ok(())
 }
+
+const FSPICK_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_CMD_RECONFIGURE: libc::c_uint = 7;
+
+/// Reconfigures the filesystem mounted at `target` with exactly the flag
+/// options `flags` (`fspick` + `fsconfig`). The mount's own attributes
+/// (`nosuid`, `noexec`, …) are untouched, unlike a `mount -o remount`.
+pub fn reconfigure_fs(target: &Path, flags: &[&str]) -> io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let c = cpath(target)?;
+    let fail = |what: &str| {
+        let e = io::Error::last_os_error();
+        io::Error::new(e.kind(), format!("{what} {}: {e}", target.display()))
+    };
+    // SAFETY: c is a valid C string; flags are plain integers.
+    let fd = unsafe { libc::syscall(libc::SYS_fspick, libc::AT_FDCWD, c.as_ptr(), FSPICK_CLOEXEC) };
+    if fd < 0 {
+        return Err(fail("fspick"));
+    }
+    // SAFETY: fspick returned a new descriptor owned by nobody else.
+    let fs = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    for flag in flags {
+        let key = cstr(flag)?;
+        // SAFETY: fs is a valid fs context, key a valid C string; a flag takes no value.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_FLAG,
+                key.as_ptr(),
+                std::ptr::null::<u8>(),
+                0,
+            )
+        };
+        if ret < 0 {
+            return Err(fail(&format!("set option {flag} on")));
+        }
+    }
+    // SAFETY: as above; the command takes no key or value.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_RECONFIGURE,
+            std::ptr::null::<u8>(),
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(fail("reconfigure"));
+    }
+    Ok(())
+}
