@@ -41,6 +41,12 @@ pub fn render(svc: &Service) -> String {
         "Sandbox teardowns that left something.",
         n(&rt.cleanup_failures),
     );
+    m(
+        "superserver_sandbox_cgroups_reused_total",
+        "counter",
+        "Sandboxes given the empty cgroup of a finished one rather than a new one.",
+        n(&rt.cgroups_reused),
+    );
     m("superserver_sandbox_create_seconds_mean", "gauge", "Mean sandbox creation time.", pool.create_ms_mean / 1e3);
     m("superserver_sandbox_create_seconds_max", "gauge", "Longest sandbox creation time.", pool.create_ms_max / 1e3);
     m("superserver_pool_ready", "gauge", "Ready sandboxes in the warm pool.", pool.ready as f64);

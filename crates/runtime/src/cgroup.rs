@@ -66,6 +66,12 @@ impl Migrations {
     }
 }
 
+/// Memory still charged to a finished sandbox's group above which the group
+/// is removed rather than kept for the next sandbox: the page cache and
+/// kernel objects its processes left count against the next one's limit
+/// until reclaimed.
+const SPARE_MAX_RESIDUE_BYTES: u64 = 8 << 20;
+
 /// One sandbox's group.
 #[derive(Debug, Clone)]
 pub struct SandboxCgroup {
@@ -74,6 +80,9 @@ pub struct SandboxCgroup {
     /// v1: controller name → the group's directory in that controller's hierarchy.
     by_controller: Vec<(&'static str, PathBuf)>,
     v2: bool,
+    /// OOM kills the group had counted before this sandbox got it (a group
+    /// is reused by later sandboxes; the kernel's count is cumulative).
+    oom_base: u64,
 }
 
 impl Cgroups {
@@ -221,6 +230,27 @@ impl Cgroups {
         Ok(group)
     }
 
+    /// Takes the spare group `name` (one [`SandboxCgroup::recycle`] kept) for
+    /// a new sandbox with `limits`. Reusing a group instead of creating one
+    /// spares the kernel a memory cgroup's allocation and, above all, its
+    /// offlining, which walks every superblock's LRU lists under the cgroup
+    /// mutex: with a thousand sandboxes alive that stalls every other
+    /// sandbox's creation.
+    pub fn reuse(&self, name: &str, limits: &EffectiveLimits) -> io::Result<SandboxCgroup> {
+        let mut group = self.open(name);
+        if !group.dirs.iter().all(|d| d.is_dir()) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("spare cgroup {name} is gone")));
+        }
+        group.oom_base = group.oom_kills_total();
+        // The memory+swap limit may never be below the memory limit: lift it
+        // first, whichever way the limits move.
+        if !group.v2 {
+            group.write("memory", "memory.memsw.limit_in_bytes", "-1").or_else(ignore_missing)?;
+        }
+        group.apply_limits(limits)?;
+        Ok(group)
+    }
+
     /// The group `name`, whether or not it exists.
     pub fn open(&self, name: &str) -> SandboxCgroup {
         let by_controller = match &self.layout {
@@ -231,6 +261,7 @@ impl Cgroups {
             dirs: self.parent_dirs().into_iter().map(|d| d.join(name)).collect(),
             by_controller,
             v2: matches!(self.layout, Layout::V2 { .. }),
+            oom_base: 0,
         }
     }
 
@@ -321,13 +352,58 @@ impl SandboxCgroup {
         self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
     }
 
-    /// Number of OOM kills in the group so far.
+    /// Number of OOM kills in the group since this sandbox got it.
     pub fn oom_kills(&self) -> u64 {
+        self.oom_kills_total().saturating_sub(self.oom_base)
+    }
+
+    /// The kernel's count of OOM kills in the group, over all its users.
+    fn oom_kills_total(&self) -> u64 {
         let (ctl, file, key) =
             if self.v2 { ("", "memory.events", "oom_kill ") } else { ("memory", "memory.oom_control", "oom_kill ") };
         self.read(ctl, file)
             .and_then(|s| s.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().parse().ok())))
             .unwrap_or(0)
+    }
+
+    /// Makes the group of a finished sandbox (its init has exited) ready for
+    /// another: removes the child groups its init made, checks that no
+    /// process is left, thaws it, resets its peak, and gives the directories
+    /// back to `owner` with their original mode. `Ok(false)` when it should
+    /// be removed instead: a process is still in it, or more memory than
+    /// [`SPARE_MAX_RESIDUE_BYTES`] is still charged to it.
+    pub fn recycle(&self, owner: u32) -> io::Result<bool> {
+        for dir in self.tree() {
+            if !self.dirs.contains(&dir) {
+                match fs::remove_dir(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(_) => return Ok(false),
+                }
+            }
+        }
+        if !self.pids().is_empty() {
+            return Ok(false);
+        }
+        let usage = if self.v2 { "memory.current" } else { "memory.usage_in_bytes" };
+        match self.read("memory", usage).and_then(|s| s.trim().parse::<u64>().ok()) {
+            Some(bytes) if bytes <= SPARE_MAX_RESIDUE_BYTES => {}
+            _ => return Ok(false),
+        }
+        if self.v2 {
+            self.write("", "cgroup.freeze", "0").or_else(ignore_missing)?;
+        } else {
+            self.write("freezer", "freezer.state", "THAWED")?;
+            self.write("memory", "memory.max_usage_in_bytes", "0")?;
+            self.write("memory", "memory.memsw.max_usage_in_bytes", "0").or_else(ignore_missing)?;
+            self.write("memory", "memory.failcnt", "0")?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        for dir in &self.dirs {
+            std::os::unix::fs::chown(dir, Some(owner), Some(owner))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
+        }
+        Ok(true)
     }
 
     /// The group's directories and those of its child groups (per-command

@@ -54,6 +54,19 @@ pub struct RuntimeStats {
     pub create_us_total: AtomicU64,
     pub create_us_max: AtomicU64,
     pub cleanup_failures: AtomicU64,
+    /// Sandboxes that got a spare cgroup rather than a new one.
+    pub cgroups_reused: AtomicU64,
+}
+
+/// Spare cgroups kept at most: enough for the sandboxes that come and go
+/// at once (the pools and the requests in flight); past a peak, the rest
+/// are removed.
+const MAX_SPARE_CGROUPS: usize = 64;
+
+/// The cgroup of the sandbox in id-map slot `slot`. A slot is held by one
+/// live sandbox at a time, and its group passes with it to the next.
+fn cgroup_name(slot: u32) -> String {
+    format!("s{slot}")
 }
 
 struct Inner {
@@ -62,6 +75,9 @@ struct Inner {
     /// Replaced if it ever dies (its sandboxes die with it).
     zygote: Mutex<Arc<Zygote>>,
     slots: Mutex<Slots>,
+    /// Slots whose cgroup outlived its last sandbox and waits, empty, for
+    /// the next one (see [`Cgroups::reuse`]).
+    spare_cgroups: Mutex<std::collections::HashSet<u32>>,
     stats: RuntimeStats,
     landlock: String,
     migrations: Migrations,
@@ -140,6 +156,7 @@ impl Runtime {
                 cgroups,
                 zygote: Mutex::new(Arc::new(zygote)),
                 slots: Mutex::new(Slots { free: Vec::new(), next: 0, max }),
+                spare_cgroups: Mutex::new(std::collections::HashSet::new()),
                 stats: RuntimeStats::default(),
                 landlock,
                 migrations,
@@ -168,9 +185,20 @@ impl Runtime {
         n
     }
 
-    /// Final cleanup at shutdown, once every sandbox is destroyed.
+    /// Final cleanup at shutdown, once every sandbox is destroyed: the spare
+    /// cgroups, then the instance's own.
     pub fn shutdown(&self) {
+        let spares: Vec<u32> = self.lock_spares().drain().collect();
+        for slot in spares {
+            if let Err(e) = self.inner.cgroups.open(&cgroup_name(slot)).remove() {
+                tracing::error!(slot, error = %e, "cannot remove a spare cgroup");
+            }
+        }
         self.inner.cgroups.remove_parent();
+    }
+
+    fn lock_spares(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<u32>> {
+        self.inner.spare_cgroups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn stats(&self) -> &RuntimeStats {
@@ -250,20 +278,14 @@ impl Runtime {
             slots.take().ok_or(RuntimeError::Capacity(self.inner.stats.live.load(Ordering::Relaxed)))?
         };
         self.inner.stats.live.fetch_add(1, Ordering::Relaxed);
-        let cgroup = match self.inner.cgroups.create(&id, &limits) {
+        let host_id_base = self.inner.cfg.id_base + slot * IDS_PER_SANDBOX;
+        let cgroup = match self.sandbox_cgroup(slot, host_id_base, &limits) {
             Ok(c) => c,
             Err(e) => {
                 self.free_slot(slot);
-                return Err(RuntimeError::Setup(format!("cgroup: {e}")));
+                return Err(e);
             }
         };
-        let host_id_base = self.inner.cfg.id_base + slot * IDS_PER_SANDBOX;
-        if let Err(e) = cgroup.delegate(host_id_base) {
-            cgroup.kill_all();
-            let _ = cgroup.remove();
-            self.free_slot(slot);
-            return Err(RuntimeError::Setup(format!("delegate cgroup: {e}")));
-        }
         let setup = SetupSpec {
             id: id.clone(),
             image: image.clone(),
@@ -312,6 +334,35 @@ impl Runtime {
                 Err(e)
             }
         }
+    }
+
+    /// The cgroup of the sandbox in `slot`, limited by `limits` and
+    /// delegated to its root (`owner`): the slot's spare if it has one, else
+    /// a new one.
+    fn sandbox_cgroup(&self, slot: u32, owner: u32, limits: &EffectiveLimits) -> Result<crate::cgroup::SandboxCgroup> {
+        let name = cgroup_name(slot);
+        let cgroups = &self.inner.cgroups;
+        if self.lock_spares().remove(&slot) {
+            match cgroups.reuse(&name, limits) {
+                Ok(c) => {
+                    self.inner.stats.cgroups_reused.fetch_add(1, Ordering::Relaxed);
+                    return Ok(c);
+                }
+                Err(e) => {
+                    // Usually a memory limit below what is still charged to
+                    // it: start over with a new group.
+                    tracing::debug!(slot, error = %e, "spare cgroup not reusable; replacing it");
+                    let _ = cgroups.open(&name).remove();
+                }
+            }
+        }
+        let cgroup = cgroups.create(&name, limits).map_err(|e| RuntimeError::Setup(format!("cgroup: {e}")))?;
+        if let Err(e) = cgroup.delegate(owner) {
+            cgroup.kill_all();
+            let _ = cgroup.remove();
+            return Err(RuntimeError::Setup(format!("delegate cgroup: {e}")));
+        }
+        Ok(cgroup)
     }
 
     /// The `nft` program, looked up once.
@@ -374,8 +425,19 @@ impl Runtime {
             }
         }
         let cgroup = parts.cgroup;
-        let removed = tokio::task::spawn_blocking(move || cgroup.remove()).await;
-        if !matches!(removed, Ok(Ok(()))) {
+        let slot = parts.slot;
+        let owner = self.inner.cfg.id_base + slot * IDS_PER_SANDBOX;
+        let room = self.lock_spares().len() < MAX_SPARE_CGROUPS;
+        let removed = tokio::task::spawn_blocking(move || {
+            if room && matches!(cgroup.recycle(owner), Ok(true)) {
+                return Ok(true);
+            }
+            cgroup.remove().map(|()| false)
+        })
+        .await;
+        if let Ok(Ok(true)) = removed {
+            self.lock_spares().insert(slot);
+        } else if !matches!(removed, Ok(Ok(false))) {
             self.inner.stats.cleanup_failures.fetch_add(1, Ordering::Relaxed);
             static LOG: RateLimit = RateLimit::new(Duration::from_secs(10), 5);
             if let Some(suppressed) = LOG.check() {

@@ -95,9 +95,11 @@ async fn assert_server_alive(s: &Server) {
     assert_eq!(r.stdout, "still-alive\n", "{r:?}");
 }
 
-/// Waits up to `wait` for this server's sandbox cgroups to go, then removes
-/// what is left (with the child groups that pin it) and returns it, so that
-/// a failing test does not leave cgroup directories on the host.
+/// Waits up to `wait` for this server's sandbox cgroups to go (all of them
+/// once it is stopped; while it runs, all but the empty spares it keeps for
+/// the next sandboxes), then removes what is left (with the child groups
+/// that pin it) and returns it, so that a failing test does not leave cgroup
+/// directories on the host.
 async fn remove_leftover_cgroups(s: &Server, wait: Duration) -> Vec<std::path::PathBuf> {
     fn subtree(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -109,7 +111,7 @@ async fn remove_leftover_cgroups(s: &Server, wait: Duration) -> Vec<std::path::P
     }
     let deadline = Instant::now() + wait;
     loop {
-        let left = s.host_cgroups();
+        let left = s.leftover_cgroups();
         if left.is_empty() {
             return left;
         }
@@ -845,6 +847,45 @@ async fn memory_bomb_is_oom_killed() {
     assert_server_alive(&s).await;
 }
 
+/// A finished sandbox's cgroup is given to the next sandbox: what the first
+/// one did there (an OOM kill, frozen or leftover child groups, a peak)
+/// must not show in the next one's results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_cgroup_carries_nothing_over() {
+    let s = Server::start_with("[pool]\nsize = 0").await;
+    let reused = || async {
+        let m = s.http().get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+        m.lines()
+            .find_map(|l| l.strip_prefix("superserver_sandbox_cgroups_reused_total "))
+            .map(|v| v.trim().parse::<u64>().unwrap())
+            .unwrap()
+    };
+    // A shell that grows past its 64 MiB limit, with no interpreter's page
+    // cache to keep the group from being reused.
+    let limits = Limits { memory_mb: Some(64), ..Default::default() };
+    let bomb = "x=$(head -c 400000000 /dev/zero | tr '\\0' x); echo ESCAPED ${#x}";
+    let r = s.run_req(with_limits(bomb, limits)).await;
+    assert!(r.oom_killed && !r.stdout.contains(ESCAPED), "test premise: the bomb is OOM-killed: {r:?}");
+    let before = reused().await;
+    // The next sandbox gets that group, and a SIGKILL that is not the OOM
+    // killer's is reported as just that.
+    let r = s.run_req(with_limits("kill -9 $$", limits)).await;
+    assert_eq!(r.signal, Some(9), "{r:?}");
+    assert!(!r.oom_killed, "an earlier sandbox's OOM kill was attributed to this one: {r:?}");
+    assert_eq!(reused().await, before + 1, "test premise: the second sandbox reused the first one's cgroup");
+    // A persistent sandbox in a reused group gets per-command groups as usual,
+    // and its own OOM kills are still seen.
+    let id =
+        s.client.create_sandbox(&CreateSandboxRequest { limits: Some(limits), ..Default::default() }).await.unwrap().id;
+    assert_eq!(reused().await, before + 2);
+    let r = exec_as(&s, &id, RunAs::User, "sleep 1000 & echo started").await;
+    assert_eq!(r.stdout, "started\n", "{r:?}");
+    let r = exec_as(&s, &id, RunAs::User, bomb).await;
+    assert!(r.oom_killed, "{r:?}");
+    s.client.delete_sandbox(&id).await.unwrap();
+    assert_no_leftovers(&s).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_fill_stops_at_the_limit() {
     let s = Server::start().await;
@@ -1201,15 +1242,16 @@ async fn sandbox_root_is_an_unprivileged_host_uid() {
 }
 
 /// Background processes a command leaves in a persistent sandbox keep that
-/// command's cgroup alive; deleting the sandbox must still remove every
-/// cgroup directory it had on the host.
+/// command's cgroup alive; deleting the sandbox must still kill them and
+/// remove the command's group, leaving at most the sandbox's own group,
+/// empty, for the next sandbox.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_sandbox_with_daemons_removes_its_cgroups() {
     let s = Server::start_with("[pool]\nsize = 0").await;
     let id = s.client.create_sandbox(&CreateSandboxRequest::default()).await.unwrap().id;
     let r = exec_as(&s, &id, RunAs::User, "nohup sleep 1000 >/dev/null 2>&1 & echo started").await;
     assert_eq!(r.stdout, "started\n", "{r:?}");
-    assert!(s.host_cgroups().iter().any(|c| c.ends_with(&id)), "test premise: the sandbox has cgroups");
+    assert!(!s.leftover_cgroups().is_empty(), "test premise: the sandbox has cgroups with processes");
     s.client.delete_sandbox(&id).await.unwrap();
     assert_no_leftovers(&s).await;
 }

@@ -228,6 +228,23 @@ impl Server {
         out
     }
 
+    /// Sandbox cgroup directories that are more than a clean spare: a group
+    /// with a process or a child group in it. A running server keeps the
+    /// empty groups of finished sandboxes for the next ones; a stopped server
+    /// leaves none, so then every directory counts.
+    pub fn leftover_cgroups(&self) -> Vec<PathBuf> {
+        fn busy(dir: &std::path::Path) -> bool {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            let has_child = std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| e.path().is_dir());
+            !procs.trim().is_empty() || has_child
+        }
+        let all = self.host_cgroups();
+        if self.child.is_none() {
+            return all;
+        }
+        all.into_iter().filter(|d| busy(d)).collect()
+    }
+
     /// Host processes running under this server's sandbox uid range.
     pub fn sandbox_processes(&self) -> Vec<(u32, String)> {
         let lo = self.id_base;
@@ -252,7 +269,7 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let procs = self.sandbox_processes();
-            let cgroups = if include_cgroups { self.host_cgroups() } else { Vec::new() };
+            let cgroups = if include_cgroups { self.leftover_cgroups() } else { Vec::new() };
             let mounts = self.host_mounts();
             if procs.is_empty() && cgroups.is_empty() && mounts.is_empty() {
                 return;
