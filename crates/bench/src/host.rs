@@ -22,7 +22,19 @@ pub fn machine() -> String {
         .ok()
         .and_then(|t| t.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_string()))
         .unwrap_or_else(|| "unknown OS".into());
-    format!("nproc {nproc} · {cpu} · {mem_gib:.1} GiB RAM · kernel {kernel} · {os}")
+    format!("nproc {nproc} · {cpu} · {mem_gib:.1} GiB RAM · kernel {kernel} · {os} · {}", cgroup2_favordynmods())
+}
+
+/// Whether the cgroup2 root has `favordynmods` (cheap cgroup migrations;
+/// the server turns it on at its first start unless configured not to).
+fn cgroup2_favordynmods() -> String {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let opts = info.lines().filter_map(|l| l.split_once(" - ").map(|(_, r)| r)).find(|r| r.starts_with("cgroup2 "));
+    match opts.and_then(|r| r.split(' ').nth(2)) {
+        Some(o) if o.split(',').any(|f| f == "favordynmods") => "cgroup2 favordynmods on at start".into(),
+        Some(_) => "cgroup2 favordynmods off at start".into(),
+        None => "no cgroup2 mount".into(),
+    }
 }
 
 fn read_trim(path: &str) -> String {
