@@ -127,7 +127,6 @@ impl Service {
         let every = Duration::from_secs(cfg.interval_seconds);
         let fs = vec![PathBuf::from("/"), self.inner.cfg.data_dir.clone()];
         let collector = Arc::new(Mutex::new(Collector::new(fs)));
-        let instance = crate::ids::instance_id(&self.inner.cfg.data_dir).unwrap_or_default();
         let mut last_maintain: Option<Instant> = None;
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -136,7 +135,7 @@ impl Service {
                 _ = self.inner.cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let (targets, owners) = self.metric_targets(&instance);
+            let (targets, owners) = self.metric_targets();
             let c = collector.clone();
             let samples =
                 tokio::task::spawn_blocking(move || c.lock().unwrap_or_else(|e| e.into_inner()).collect(&targets))
@@ -167,7 +166,7 @@ impl Service {
     }
 
     /// What to sample this round, and the owner tenant of each sandbox target.
-    fn metric_targets(&self, instance: &str) -> (Vec<Target>, HashMap<String, String>) {
+    fn metric_targets(&self) -> (Vec<Target>, HashMap<String, String>) {
         let mut targets = Vec::new();
         if let Some(snap) = self.inner.discovered.get() {
             for s in &snap.services {
@@ -191,8 +190,7 @@ impl Service {
         for l in live.values() {
             let service = format!("sandbox:{}", l.id);
             owners.insert(service.clone(), l.tenant_id.clone());
-            targets
-                .push(Target { service, kind: TargetKind::Cgroup { rel: format!("superserver/{instance}/{}", l.id) } });
+            targets.push(Target { service, kind: TargetKind::Cgroup { rel: l.cgroup.to_string_lossy().into_owned() } });
         }
         (targets, owners)
     }

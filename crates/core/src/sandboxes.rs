@@ -101,6 +101,7 @@ impl Service {
             secrets: info.secrets.clone(),
             limits,
             expires_at_ms,
+            cgroup: lease.sandbox().cgroup_path().to_path_buf(),
             lease: tokio::sync::RwLock::new(Some(lease)),
             _slot: slot,
         });

@@ -24,6 +24,8 @@ pub(crate) struct Live {
     pub env: BTreeMap<String, String>,
     pub limits: superserver_wire::EffectiveLimits,
     pub expires_at_ms: i64,
+    /// Its cgroup, relative to each hierarchy's root (for metrics).
+    pub cgroup: std::path::PathBuf,
     /// `None` once the sandbox is being destroyed.
     pub lease: tokio::sync::RwLock<Option<Lease>>,
     /// The egress session of a governed sandbox (ends with it).

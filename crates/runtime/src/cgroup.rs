@@ -83,6 +83,8 @@ pub struct SandboxCgroup {
     /// OOM kills the group had counted before this sandbox got it (a group
     /// is reused by later sandboxes; the kernel's count is cumulative).
     oom_base: u64,
+    /// The group's path relative to each hierarchy's root.
+    rel: PathBuf,
 }
 
 impl Cgroups {
@@ -262,6 +264,7 @@ impl Cgroups {
             by_controller,
             v2: matches!(self.layout, Layout::V2 { .. }),
             oom_base: 0,
+            rel: self.parent.join(name),
         }
     }
 
@@ -293,6 +296,12 @@ impl Cgroups {
 }
 
 impl SandboxCgroup {
+    /// The group's path relative to each hierarchy's root, e.g.
+    /// `superserver/<instance>/s12` (where a metrics collector finds it).
+    pub fn rel_path(&self) -> &Path {
+        &self.rel
+    }
+
     fn file(&self, controller_hint: &str, name: &str) -> Option<PathBuf> {
         if self.v2 {
             return self.dirs.first().map(|d| d.join(name));

@@ -232,6 +232,13 @@ impl Sandbox {
         self.net.as_ref()
     }
 
+    /// The sandbox's cgroup, relative to each hierarchy's root. It is named
+    /// after the sandbox's slot, not its id, and passes to a later sandbox
+    /// once this one is gone.
+    pub fn cgroup_path(&self) -> &std::path::Path {
+        self.cgroup.rel_path()
+    }
+
     /// Whether the init is still connected.
     pub fn alive(&self) -> bool {
         !self.conn.pending.lock().unwrap_or_else(|e| e.into_inner()).closed
