@@ -130,6 +130,26 @@ pub fn sigchld_fd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Empties a signalfd and returns the sender of each signal read (for
+/// `SIGCHLD`, the child that changed state). Signals of one kind pending at
+/// once are merged into one, so a child can be missing from the list.
+pub fn drain_signalfd_pids(fd: &OwnedFd) -> Vec<libc::pid_t> {
+    let mut pids = Vec::new();
+    // SAFETY: signalfd_siginfo is plain old data; zeroed is a valid value.
+    let mut infos: [libc::signalfd_siginfo; 16] = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    loop {
+        // SAFETY: infos is valid for writes of its whole size.
+        let n = unsafe { libc::read(fd.as_raw_fd(), infos.as_mut_ptr().cast(), size * infos.len()) };
+        if n <= 0 {
+            break;
+        }
+        let read = n as usize / size;
+        pids.extend(infos[..read].iter().map(|i| i.ssi_pid as libc::pid_t));
+    }
+    pids
+}
+
 /// Empties a signalfd (the siginfo content is not needed: children are reaped
 /// with `wait4` until none is left).
 pub fn drain_signalfd(fd: &OwnedFd) {
