@@ -221,10 +221,28 @@ fn commit_group(conn: &Connection, ops: &mut [Box<dyn Pending>], stats: &Stats) 
 
 fn commit_once(conn: &Connection, ops: &mut [Box<dyn Pending>]) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = ops
-        .iter_mut()
-        .try_for_each(|op| run_in_savepoint(conn, op.as_mut()))
-        .and_then(|()| Ok(conn.execute_batch("COMMIT")?));
+    let result = match ops {
+        // Alone, an operation needs no savepoint: if it fails, the whole
+        // transaction is rolled back and the failure is its outcome.
+        [op] => {
+            if op.run(conn) {
+                conn.execute_batch("COMMIT").map_err(Into::into)
+            } else {
+                // Keeps the operation's own error as its outcome (SQLite may
+                // have ended the transaction already).
+                if !conn.is_autocommit() {
+                    if let Err(e) = conn.execute_batch("ROLLBACK") {
+                        tracing::error!(error = %e, "rolling back a failed operation");
+                    }
+                }
+                Ok(())
+            }
+        }
+        ops => ops
+            .iter_mut()
+            .try_for_each(|op| run_in_savepoint(conn, op.as_mut()))
+            .and_then(|()| Ok(conn.execute_batch("COMMIT")?)),
+    };
     if result.is_err() && !conn.is_autocommit() {
         if let Err(e) = conn.execute_batch("ROLLBACK") {
             tracing::error!(error = %e, "rolling back a failed group commit");

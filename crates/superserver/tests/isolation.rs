@@ -424,7 +424,22 @@ print("DONE")
             .run_req(RunRequest { command: argv(&["python3", "-c", script]), user: Some(user), ..Default::default() })
             .await;
         // 0-2 and the descriptor listdir itself holds; nothing of the init's.
-        assert!(r.stdout.starts_with("fds [0, 1, 2, 3]\n0 pipe\n1 pipe\n2 pipe\nDONE"), "{user:?}: {r:?}");
+        // Without input, stdin is the sandbox's /dev/null.
+        assert!(r.stdout.starts_with("fds [0, 1, 2, 3]\n0 /dev/null\n1 pipe\n2 pipe\nDONE"), "{user:?}: {r:?}");
+        // With input, a pipe that ends where the input does.
+        let r = s
+            .run_req(RunRequest {
+                command: argv(&[
+                    "python3",
+                    "-c",
+                    &format!("import sys\nd = sys.stdin.read()\n{script}\nprint(repr(d))\n"),
+                ]),
+                user: Some(user),
+                stdin: Some("in".into()),
+                ..Default::default()
+            })
+            .await;
+        assert!(r.stdout.starts_with("fds [0, 1, 2, 3]\n0 pipe\n1 pipe\n2 pipe\nDONE\n'in'"), "{user:?}: {r:?}");
     }
     // Commands of a persistent sandbox join their own cgroup through
     // descriptors the init holds on the host's cgroup tree: none may leak.
@@ -432,7 +447,10 @@ print("DONE")
     for user in USERS {
         let req = ExecRequest { command: argv(&["python3", "-c", script]), user: Some(user), ..Default::default() };
         let r = s.client.exec(&id, &req).await.unwrap();
-        assert!(r.stdout.starts_with("fds [0, 1, 2, 3]\n0 pipe\n1 pipe\n2 pipe\nDONE"), "persistent {user:?}: {r:?}");
+        assert!(
+            r.stdout.starts_with("fds [0, 1, 2, 3]\n0 /dev/null\n1 pipe\n2 pipe\nDONE"),
+            "persistent {user:?}: {r:?}"
+        );
     }
     s.client.delete_sandbox(&id).await.unwrap();
 }

@@ -9,7 +9,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -82,16 +82,25 @@ fn resolve(argv0: &str, env: &[(String, String)], cwd: &Path) -> Result<PathBuf,
     last
 }
 
+/// What every command of a sandbox starts from.
+pub struct Launch<'a> {
+    /// Whether the command must reset the OOM score the init was given.
+    pub reset_oom: bool,
+    pub confine: &'a Confinement,
+    /// The sandbox's `/dev/null`: stdin of a command without input.
+    pub null: BorrowedFd<'a>,
+}
+
 /// Starts `spec` with `stdin` as its input.
 pub fn start(
     spec: &ExecSpec,
     stdin: Vec<u8>,
-    reset_oom: bool,
-    confine: &Confinement,
+    launch: &Launch<'_>,
     groups: &mut ExecGroups,
     own_group: bool,
     stack: &mut [u8],
 ) -> Started {
+    let Launch { reset_oom, confine, null } = *launch;
     let id = spec.id;
     if spec.argv.is_empty() {
         return failed(id, 127, "empty command".into());
@@ -115,11 +124,19 @@ pub fn start(
         },
         Err(msg) => return failed(id, 126, msg),
     };
-    let pipes = (|| Ok::<_, std::io::Error>((sys::pipe()?, sys::pipe()?, sys::pipe()?)))();
-    let ((in_r, in_w), (out_r, out_w), (err_r, err_w)) = match pipes {
+    // Without input, stdin is the sandbox's /dev/null (end of file at once,
+    // as from a closed pipe) and no pipe is made for it.
+    let stdin_pipe = || if stdin.is_empty() { Ok(None) } else { sys::pipe().map(Some) };
+    let pipes = (|| Ok::<_, std::io::Error>((stdin_pipe()?, sys::pipe()?, sys::pipe()?)))();
+    let (in_pipe, (out_r, out_w), (err_r, err_w)) = match pipes {
         Ok(p) => p,
         Err(e) => return failed(id, 126, format!("cannot create pipes: {e}")),
     };
+    let (in_r, in_w) = match in_pipe {
+        Some((r, w)) => (Some(r), Some(w)),
+        None => (None, None),
+    };
+    let child_stdin = in_r.as_ref().map_or(null, |r| r.as_fd());
     let group = if own_group { groups.create(id) } else { None };
     let join = group.as_deref().map(|g| groups.join_files(g)).unwrap_or_default();
     // The child shares the init's memory until it execs: everything it uses
@@ -129,7 +146,7 @@ pub fn start(
         for fd in &join {
             let _ = sys::write(fd.as_fd(), b"0");
         }
-        let _ = sys::dup_onto(in_r.as_fd(), 0);
+        let _ = sys::dup_onto(child_stdin, 0);
         let _ = sys::dup_onto(out_w.as_fd(), 1);
         let _ = sys::dup_onto(err_w.as_fd(), 2);
         let err = child(spec, &cwd_c, reset_oom, confine, &exec_args);
@@ -148,16 +165,15 @@ pub fn start(
         Ok(pid) => {
             drop(join);
             drop((in_r, out_w, err_w));
-            for fd in [&in_w, &out_r, &err_r] {
+            for fd in in_w.iter().chain([&out_r, &err_r]) {
                 let _ = sys::set_nonblocking(fd.as_fd(), true);
             }
-            let stdin_fd = if stdin.is_empty() { None } else { Some(in_w) };
             Started::Running(Box::new(Running {
                 id,
                 pid,
                 started,
                 deadline: spec.timeout_ms.map(|ms| started + std::time::Duration::from_millis(ms)),
-                stdin: stdin_fd,
+                stdin: in_w,
                 stdin_data: stdin,
                 stdin_pos: 0,
                 stdout: Some(out_r),

@@ -46,6 +46,8 @@ impl ExecGroups {
     /// Processes in the sandbox's own group other than init (pid 1).
     fn ungrouped_pids(&self) -> Vec<libc::pid_t> {
         let Some(dir) = self.dirs.first() else { return Vec::new() };
+        // Opened anew each time: cgroup v1 keeps the list an open file read
+        // first and serves it again for up to a second (a stale answer).
         let Ok(fd) = sys::open_at(dir.as_fd(), Path::new("cgroup.procs"), libc::O_RDONLY) else { return Vec::new() };
         let mut s = String::new();
         if File::from(fd).read_to_string(&mut s).is_err() {

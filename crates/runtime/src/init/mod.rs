@@ -70,6 +70,15 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         let _ = ctrl.write_all(&proto::encode(&FromInit::SetupFailed { message: e.to_string() }, b""));
         sys::exit_now(1);
     }
+    // The stdin of commands given no input: the sandbox's own device.
+    let null = match File::open("/dev/null") {
+        Ok(f) => OwnedFd::from(f),
+        Err(e) => {
+            let msg = FromInit::SetupFailed { message: format!("open /dev/null: {e}") };
+            let _ = ctrl.write_all(&proto::encode(&msg, b""));
+            sys::exit_now(1);
+        }
+    };
     let confine = match Confinement::for_image(&spec.image) {
         Ok(c) => c,
         Err(e) => {
@@ -118,6 +127,7 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
         oom_shielded,
         confine,
         groups,
+        null,
         stack: vec![0; SPAWN_STACK],
     };
     init.serve();
@@ -135,6 +145,8 @@ struct Init {
     oom_shielded: bool,
     confine: Confinement,
     groups: groups::ExecGroups,
+    /// `/dev/null` of the sandbox, read-only: stdin of commands without input.
+    null: OwnedFd,
     /// Stack for starting commands (they share the init's memory until exec).
     stack: Vec<u8>,
 }
@@ -236,8 +248,8 @@ impl Init {
     }
 
     fn start_command(&mut self, spec: proto::ExecSpec, stdin: Vec<u8>, own_group: bool) -> bool {
-        match exec::start(&spec, stdin, self.oom_shielded, &self.confine, &mut self.groups, own_group, &mut self.stack)
-        {
+        let launch = exec::Launch { reset_oom: self.oom_shielded, confine: &self.confine, null: self.null.as_fd() };
+        match exec::start(&spec, stdin, &launch, &mut self.groups, own_group, &mut self.stack) {
             Started::Running(r) => {
                 self.running.push(*r);
                 true

@@ -27,11 +27,10 @@ pub fn socket_pair(kind: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Sets or clears `O_NONBLOCK`.
 pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
-    // SAFETY: fcntl on a valid descriptor.
-    let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
-    let flags = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
-    // SAFETY: fcntl on a valid descriptor.
-    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) }).map(drop)
+    let on = libc::c_int::from(on);
+    // SAFETY: FIONBIO on a valid descriptor reads one int (one call where
+    // F_GETFL + F_SETFL takes two).
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONBIO, &on) }).map(drop)
 }
 
 /// Duplicates `fd` onto `target` (clearing close-on-exec on the copy).
@@ -198,6 +197,13 @@ pub fn fchown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is valid for writes of its length.
     let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    check_long(n as libc::c_long).map(|n| n as usize)
+}
+
+/// `pread(2)` on a borrowed descriptor.
+pub fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    // SAFETY: buf is valid for writes of its length.
+    let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), offset as libc::off_t) };
     check_long(n as libc::c_long).map(|n| n as usize)
 }
 
