@@ -260,3 +260,80 @@ pub async fn delete_many(client: &Client, ids: &[String], workers: usize, budget
     futures::future::join_all((0..workers).map(one)).await;
     out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Sequential exec of `true` through a minimal blocking HTTP/1.1 client (one
+/// keep-alive socket, the request bytes prepared once, the response read up to
+/// its `Content-Length`): the server's latency with next to no client cost,
+/// for comparison with the typed client's loop.
+pub async fn lean_exec_latency(url: &str, key: &str, id: &str, b: Bounds) -> Result<Samples> {
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let body = serde_json::to_vec(&true_exec())?;
+    let mut request = format!(
+        "POST /v1/sandboxes/{id}/exec HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         authorization: Bearer {key}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    tokio::task::spawn_blocking(move || -> Result<Samples> {
+        let mut sock = std::net::TcpStream::connect(&addr).with_context(|| format!("connect to {addr}"))?;
+        sock.set_nodelay(true)?;
+        sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut one = |sock: &mut std::net::TcpStream| -> Result<()> {
+            use std::io::{Read, Write};
+            sock.write_all(&request)?;
+            let mut n = 0;
+            loop {
+                let got = sock.read(&mut buf[n..])?;
+                if got == 0 {
+                    bail!("the server closed the connection");
+                }
+                n += got;
+                if let Some(len) = complete_response(&buf[..n])? {
+                    if !buf[..len].starts_with(b"HTTP/1.1 200") || !contains(&buf[..len], b"\"exit_code\":0") {
+                        bail!("exec of `true` failed: {}", String::from_utf8_lossy(&buf[..len]));
+                    }
+                    return Ok(());
+                }
+                if n == buf.len() {
+                    bail!("response larger than {} bytes", buf.len());
+                }
+            }
+        };
+        for _ in 0..b.warmup {
+            one(&mut sock)?;
+        }
+        let mut s = Samples::with_capacity(b.n);
+        let start = Instant::now();
+        for _ in 0..b.n {
+            if start.elapsed() > b.budget {
+                break;
+            }
+            let t = Instant::now();
+            one(&mut sock)?;
+            s.push(t.elapsed());
+        }
+        Ok(s)
+    })
+    .await?
+}
+
+/// The length of the first whole response in `buf`, if it is all there.
+fn complete_response(buf: &[u8]) -> Result<Option<usize>> {
+    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { return Ok(None) };
+    let head = std::str::from_utf8(&buf[..head_end]).context("response head is not UTF-8")?;
+    let len = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+        })
+        .context("response without Content-Length")?;
+    let total = head_end + 4 + len;
+    Ok((buf.len() >= total).then_some(total))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

@@ -62,11 +62,23 @@ pub async fn run(bin: &Path, plan: &Plan, peers: &PeerFigures, report: &mut Repo
     let cpu0 = CpuSnapshot::take(server.pid(), server.zygote_pid());
     let exec = api::exec_latency(&server.client, &sb.id, plan.exec).await;
     let cpu1 = CpuSnapshot::take(server.pid(), server.zygote_pid());
+    let lean = api::lean_exec_latency(&server.url, &server.admin_key(), &sb.id, plan.exec).await;
     server.client.delete_sandbox(&sb.id).await.context("delete the exec sandbox")?;
     let exec = exec?;
     report_exec(report, "POST /v1/sandboxes/{id}/exec true", &exec, peers);
     let execs = exec.client.len();
     report_cpu(report, "CPU per exec", &cpu0.per_op(&cpu1, execs), execs);
+    if let Some(s) = lean?.summary() {
+        let typed = exec.client.summary().map(|t| format!("; typed client p50 {}", ms(t.p50))).unwrap_or_default();
+        report.info(
+            "POST /v1/sandboxes/{id}/exec true, minimal client",
+            s.line(),
+            format!(
+                "same sandbox, right after: blocking socket, request bytes prepared once, no JSON decoding — the \
+                 server's latency without the typed client's cost{typed}"
+            ),
+        );
+    }
 
     let rss = host::status_kib(server.pid(), "VmRSS").unwrap_or(0);
     report.info(

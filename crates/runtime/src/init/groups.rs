@@ -19,6 +19,9 @@ pub struct ExecGroups {
     dirs: Vec<OwnedFd>,
     /// Groups whose removal failed (processes left in the background).
     stale: Vec<String>,
+    /// The sandbox group's `pids.current`, kept open: one read tells
+    /// whether anything but init is alive.
+    tasks: Option<OwnedFd>,
 }
 
 impl ExecGroups {
@@ -35,7 +38,20 @@ impl ExecGroups {
             .filter(|d| USEFUL.iter().any(|f| d.join(f).exists()))
             .filter_map(|d| File::open(d).ok().map(OwnedFd::from))
             .collect();
-        Self { dirs, stale: Vec::new() }
+        let tasks = procs_files
+            .iter()
+            .filter_map(|f| f.parent())
+            .find_map(|d| File::open(d.join("pids.current")).ok().map(OwnedFd::from));
+        Self { dirs, stale: Vec::new(), tasks }
+    }
+
+    /// Tasks in the sandbox's group and below, init included.
+    fn task_count(&self) -> Option<u64> {
+        let fd = self.tasks.as_ref()?;
+        let mut buf = [0u8; 32];
+        // From offset 0 the kernel generates the value afresh.
+        let n = sys::pread(fd.as_fd(), &mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
     }
 
     /// Whether commands can be given groups here.
@@ -59,7 +75,7 @@ impl ExecGroups {
     /// Whether any process besides init is alive in the sandbox (a running
     /// command, or a daemon some command left).
     pub fn others_present(&self) -> bool {
-        !self.stale.is_empty() || !self.ungrouped_pids().is_empty()
+        !self.stale.is_empty() || self.task_count().map_or_else(|| !self.ungrouped_pids().is_empty(), |n| n > 1)
     }
 
     /// Kills every process in the sandbox's own group except init.
