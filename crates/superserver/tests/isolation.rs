@@ -408,6 +408,36 @@ async fn sandbox_root_cannot_kill_or_stop_its_init() {
     s.client.delete_sandbox(&id).await.unwrap();
 }
 
+/// A command has no controlling terminal, and its session is the sandbox's
+/// own: opening `/dev/tty` (the way to a host terminal the server may have
+/// been started from, and to TIOCSTI input injection) fails, and the session
+/// leader is a process of the sandbox's pid namespace (one outside it would
+/// show as 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_have_no_terminal_and_a_session_of_the_sandbox() {
+    let s = Server::start().await;
+    let script = "if (exec 3</dev/tty) 2>/dev/null; then echo TTY; else echo NO_TTY; fi; \
+                  set -- $(cut -d')' -f2 /proc/self/stat); echo sid=$4 pgid=$3 self=$$";
+    let id = s.client.create_sandbox(&CreateSandboxRequest::default()).await.unwrap().id;
+    for user in USERS {
+        let req = ExecRequest { command: argv(&["sh", "-c", script]), user: Some(user), ..Default::default() };
+        for r in [
+            s.client.exec(&id, &req).await.unwrap(),
+            s.run_req(RunRequest { command: req.command.clone(), user: Some(user), ..Default::default() }).await,
+        ] {
+            let out = r.stdout.clone();
+            assert!(out.starts_with("NO_TTY\n"), "{user:?}: {r:?}");
+            let field = |k: &str| -> i64 {
+                out.split_whitespace().find_map(|w| w.strip_prefix(k)).and_then(|v| v.parse().ok()).unwrap_or(-1)
+            };
+            assert!(field("sid=") > 0, "the session must be the sandbox's: {r:?}");
+            // The shell leads its own process group (what a kill reaches).
+            assert_eq!(field("pgid="), field("self="), "{r:?}");
+        }
+    }
+    s.client.delete_sandbox(&id).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_descriptors_leak_into_commands() {
     let s = Server::start().await;

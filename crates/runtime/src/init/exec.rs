@@ -199,7 +199,10 @@ fn child(
         |what: &str, r: std::io::Result<()>| r.map_err(|e| std::io::Error::new(e.kind(), format!("{what}: {e}")));
     let result = (|| -> std::io::Result<()> {
         sys::reset_signals();
-        step("setsid", sys::setsid())?;
+        // A group of its own, which a kill reaches whole, in the init's
+        // session (no terminal; a new session per command would also cost
+        // the kernel a scheduler autogroup each time).
+        step("setpgid", sys::new_process_group())?;
         // The init is shielded from the OOM killer where the host allows; its
         // commands are not. (Before landlock, which forbids writing /proc.)
         if reset_oom {

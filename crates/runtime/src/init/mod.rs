@@ -58,6 +58,11 @@ pub fn run(spec: SetupSpec, ctrl: OwnedFd, sync: OwnedFd) -> ! {
     // After the user switch, which clears it: die with the zygote (and so
     // with the server), even if this loop is ever stuck.
     let _ = sys::set_parent_death_signal(libc::SIGKILL);
+    // A session of the sandbox's own, without the server's terminal (if it
+    // was started from one): commands run in it, each in its own group.
+    if sys::setsid().is_err() {
+        sys::exit_now(1);
+    }
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         for fd in 0..3 {
             let _ = sys::dup_onto(null.as_fd(), fd);

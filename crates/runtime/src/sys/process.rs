@@ -113,6 +113,12 @@ pub fn setsid() -> io::Result<()> {
     check(unsafe { libc::setsid() }).map(drop)
 }
 
+/// `setpgid(0, 0)`: the caller leads a new process group of its session.
+pub fn new_process_group() -> io::Result<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::setpgid(0, 0) }).map(drop)
+}
+
 /// Blocks `SIGCHLD` and returns a signalfd that reports it.
 pub fn sigchld_fd() -> io::Result<OwnedFd> {
     // SAFETY: sigset_t is plain old data and sigemptyset initialises it.
