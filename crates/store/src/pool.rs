@@ -25,6 +25,7 @@ impl ReadPool {
             .map(|_| {
                 let conn = Connection::open_with_flags(path, flags)?;
                 conn.busy_timeout(busy_timeout)?;
+                conn.set_prepared_statement_cache_capacity(crate::store::STATEMENT_CACHE);
                 conn.pragma_update(None, "query_only", true)?;
                 Ok(conn)
             })

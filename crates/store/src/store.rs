@@ -17,6 +17,10 @@ pub const DB_FILE: &str = "superserver.db";
 const READERS: usize = 4;
 /// How long SQLite itself waits for a lock before answering BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prepared statements each connection keeps. The store runs a few dozen
+/// distinct statements; with rusqlite's default of 16 the writer, which runs
+/// all the writes of every subsystem, evicted and re-parsed hot ones.
+pub(crate) const STATEMENT_CACHE: usize = 128;
 
 /// Handle on the store. Cheap to clone; every clone shares one writer thread
 /// and one read pool. Dropping the last handle (or [`Store::close`]) commits
@@ -92,6 +96,7 @@ impl Store {
 fn open_writer(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::NoWal(mode));

@@ -220,18 +220,18 @@ fn commit_group(conn: &Connection, ops: &mut [Box<dyn Pending>], stats: &Stats) 
 }
 
 fn commit_once(conn: &Connection, ops: &mut [Box<dyn Pending>]) -> Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    control(conn, "BEGIN IMMEDIATE")?;
     let result = match ops {
         // Alone, an operation needs no savepoint: if it fails, the whole
         // transaction is rolled back and the failure is its outcome.
         [op] => {
             if op.run(conn) {
-                conn.execute_batch("COMMIT").map_err(Into::into)
+                control(conn, "COMMIT").map_err(Into::into)
             } else {
                 // Keeps the operation's own error as its outcome (SQLite may
                 // have ended the transaction already).
                 if !conn.is_autocommit() {
-                    if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    if let Err(e) = control(conn, "ROLLBACK") {
                         tracing::error!(error = %e, "rolling back a failed operation");
                     }
                 }
@@ -241,22 +241,29 @@ fn commit_once(conn: &Connection, ops: &mut [Box<dyn Pending>]) -> Result<()> {
         ops => ops
             .iter_mut()
             .try_for_each(|op| run_in_savepoint(conn, op.as_mut()))
-            .and_then(|()| Ok(conn.execute_batch("COMMIT")?)),
+            .and_then(|()| Ok(control(conn, "COMMIT")?)),
     };
     if result.is_err() && !conn.is_autocommit() {
-        if let Err(e) = conn.execute_batch("ROLLBACK") {
+        if let Err(e) = control(conn, "ROLLBACK") {
             tracing::error!(error = %e, "rolling back a failed group commit");
         }
     }
     result
 }
 
+/// Runs a transaction-control statement (`BEGIN IMMEDIATE`, `COMMIT`, …)
+/// from the connection's statement cache: every commit runs a few of them,
+/// and parsing each anew costs more than running it.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn run_in_savepoint(conn: &Connection, op: &mut dyn Pending) -> Result<()> {
-    conn.execute_batch("SAVEPOINT op")?;
+    control(conn, "SAVEPOINT op")?;
     if !op.run(conn) {
-        conn.execute_batch("ROLLBACK TO op")?;
+        control(conn, "ROLLBACK TO op")?;
     }
-    conn.execute_batch("RELEASE op")?;
+    control(conn, "RELEASE op")?;
     Ok(())
 }
 
