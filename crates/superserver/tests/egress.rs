@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::governed::{events_until, policy};
 use common::upstream::Upstream;
 use common::Server;
 use reqwest::Method;
@@ -22,16 +23,6 @@ fn config(extra: &str) -> String {
     )
 }
 
-fn policy(allow: &[&str], deny: &[&str]) -> NetworkSpec {
-    NetworkSpec {
-        mode: NetworkMode::Policy,
-        allow: allow.iter().map(|s| EgressRule::Short(s.to_string())).collect(),
-        deny: deny.iter().map(|s| EgressRule::Short(s.to_string())).collect(),
-        on_unknown: None,
-        log: Some(EgressLogLevel::Full),
-    }
-}
-
 async fn run_sh(s: &Server, script: &str, network: NetworkSpec) -> ExecResult {
     let req = RunRequest {
         command: common::argv(&["sh", "-c", script]),
@@ -40,21 +31,6 @@ async fn run_sh(s: &Server, script: &str, network: NetworkSpec) -> ExecResult {
         ..Default::default()
     };
     s.run_req(req).await
-}
-
-/// The sandbox's stored events, once `pred` holds for them (events are
-/// stored in batches, a moment after they happen).
-async fn events_until(s: &Server, sandbox: &str, pred: impl Fn(&[EgressEvent]) -> bool) -> Vec<EgressEvent> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let q = EgressQuery { sandbox: Some(sandbox.into()), ..Default::default() };
-        let events = s.client.egress_events(&q).await.unwrap().events;
-        if pred(&events) {
-            return events;
-        }
-        assert!(Instant::now() < deadline, "events never matched: {events:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn has(events: &[EgressEvent], decision: EgressDecision, protocol: &str, name: &str, rule_part: &str) -> bool {

@@ -6,26 +6,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::governed::{events_until, policy};
 use common::upstream::{TestCa, Upstream};
 use common::Server;
 use reqwest::Method;
-use superserver_client::EgressQuery;
 use superserver_wire::{
-    CreateSandboxRequest, EgressDecision, EgressEvent, EgressLogLevel, EgressRule, ExecRequest, ExecResult,
-    NetworkMode, NetworkSpec, PutSecretRequest, RunRequest,
+    CreateSandboxRequest, EgressDecision, ExecRequest, ExecResult, NetworkSpec, PutSecretRequest, RunRequest,
 };
 
 const HOSTS: &str = "\"api.example.test\" = \"127.0.0.1\"\n\"other.example.test\" = \"127.0.0.1\"\n\
                      \"secure.example.test\" = \"127.0.0.1\"\n";
-
-fn policy(allow: &[&str]) -> NetworkSpec {
-    NetworkSpec {
-        mode: NetworkMode::Policy,
-        allow: allow.iter().map(|s| EgressRule::Short(s.to_string())).collect(),
-        log: Some(EgressLogLevel::Full),
-        ..Default::default()
-    }
-}
 
 /// A value no test file holds, so finding it anywhere means it leaked.
 fn fresh_value(prefix: &str) -> String {
@@ -44,19 +34,6 @@ async fn run(s: &Server, script: &str, network: NetworkSpec, secrets: &[&str], e
         ..Default::default()
     };
     s.run_req(req).await
-}
-
-async fn events_until(s: &Server, sandbox: &str, pred: impl Fn(&[EgressEvent]) -> bool) -> Vec<EgressEvent> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let q = EgressQuery { sandbox: Some(sandbox.into()), ..Default::default() };
-        let events = s.client.egress_events(&q).await.unwrap().events;
-        if pred(&events) {
-            return events;
-        }
-        assert!(Instant::now() < deadline, "events never matched: {events:#?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The open alerts about a sandbox, once there is one.
@@ -143,7 +120,7 @@ curl -sS -m 10 -w ' plain-other=%{http_code}\n' http://other.example.test:PORT/i
     let r = run(
         &s,
         &script,
-        policy(&["api.example.test", "other.example.test", "secure.example.test"]),
+        policy(&["api.example.test", "other.example.test", "secure.example.test"], &[]),
         &["API_TOKEN"],
         &[],
     )
@@ -243,7 +220,7 @@ python3 -c "import sys; sys.stdout.write('z'*(3<<20))" | post bigclean
 "#
     .replace("PORT", &api.port.to_string());
     let env = [("LEAKED", value.as_str()), ("AWS", aws.as_str()), ("JWT", jwt)];
-    let r = run(&s, &script, policy(&["api.example.test"]), &[], &env).await;
+    let r = run(&s, &script, policy(&["api.example.test"], &[]), &[], &env).await;
     for want in ["raw=403", "base64=403", "aws=403", "jwt=200", "clean=200", "big=403", "bigclean=200"] {
         assert!(r.stdout.contains(want), "missing {want} in:\n{}\n{}", r.stdout, r.stderr);
     }
@@ -372,8 +349,11 @@ async fn secrets_are_managed_from_the_api_and_the_cli_and_never_returned() {
     assert_eq!((status.as_u16(), common::error_code(&v)), (404, "secret_not_found"), "{v}");
     let audit = common::stdout_of(&s, &["audit"]);
     assert!(audit.contains("secret.set") && audit.contains("secret.delete") && !audit.contains(&value), "{audit}");
-    let req =
-        CreateSandboxRequest { network: Some(policy(&[])), secrets: vec!["GH_TOKEN".into()], ..Default::default() };
+    let req = CreateSandboxRequest {
+        network: Some(policy(&[], &[])),
+        secrets: vec!["GH_TOKEN".into()],
+        ..Default::default()
+    };
     let e = s.client.create_sandbox(&req).await.unwrap_err().to_string();
     assert!(e.contains("no secret named GH_TOKEN"), "{e}");
     assert_nowhere_on_disk(&s, &value);

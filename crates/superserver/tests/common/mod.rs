@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod docker;
+pub mod governed;
 pub mod upstream;
 
 use std::io::Read;
