@@ -6,14 +6,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::governed::{events_until, policy};
+use common::governed::{events_until, policy, run_sh};
 use common::upstream::Upstream;
 use common::Server;
 use reqwest::Method;
 use superserver_client::EgressQuery;
 use superserver_wire::{
     ApprovalDecision, ApprovalState, CreateSandboxRequest, EgressDecision, EgressEvent, EgressLogLevel, EgressRule,
-    ExecRequest, ExecResult, NetworkMode, NetworkSpec, OnUnknown, RunRequest,
+    ExecRequest, NetworkMode, NetworkSpec, OnUnknown,
 };
 
 fn config(extra: &str) -> String {
@@ -21,16 +21,6 @@ fn config(extra: &str) -> String {
         "[egress]\napproval_timeout_seconds = 3\n[egress.hosts]\n\"api.example.test\" = \"127.0.0.1\"\n\
          \"other.example.test\" = \"127.0.0.1\"\n\"third.example.test\" = \"127.0.0.1\"\n{extra}"
     )
-}
-
-async fn run_sh(s: &Server, script: &str, network: NetworkSpec) -> ExecResult {
-    let req = RunRequest {
-        command: common::argv(&["sh", "-c", script]),
-        network: Some(network),
-        timeout_ms: Some(60_000),
-        ..Default::default()
-    };
-    s.run_req(req).await
 }
 
 fn has(events: &[EgressEvent], decision: EgressDecision, protocol: &str, name: &str, rule_part: &str) -> bool {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::governed::{events_until, policy};
+use common::governed::{events_until, policy, sh_request};
 use common::upstream::{TestCa, Upstream};
 use common::Server;
 use reqwest::Method;
@@ -26,12 +26,9 @@ fn fresh_value(prefix: &str) -> String {
 
 async fn run(s: &Server, script: &str, network: NetworkSpec, secrets: &[&str], env: &[(&str, &str)]) -> ExecResult {
     let req = RunRequest {
-        command: common::argv(&["sh", "-c", script]),
-        network: Some(network),
         secrets: secrets.iter().map(|s| s.to_string()).collect(),
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        timeout_ms: Some(60_000),
-        ..Default::default()
+        ..sh_request(script, network)
     };
     s.run_req(req).await
 }

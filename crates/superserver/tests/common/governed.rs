@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use superserver_client::EgressQuery;
-use superserver_wire::{EgressEvent, EgressLogLevel, EgressRule, NetworkMode, NetworkSpec};
+use superserver_wire::{EgressEvent, EgressLogLevel, EgressRule, ExecResult, NetworkMode, NetworkSpec, RunRequest};
 
 use super::Server;
 
@@ -20,6 +20,21 @@ pub fn policy(allow: &[&str], deny: &[&str]) -> NetworkSpec {
         on_unknown: None,
         log: Some(EgressLogLevel::Full),
     }
+}
+
+/// A one-shot run of `sh -c script` on `network`, with a 60 s timeout.
+pub fn sh_request(script: &str, network: NetworkSpec) -> RunRequest {
+    RunRequest {
+        command: super::argv(&["sh", "-c", script]),
+        network: Some(network),
+        timeout_ms: Some(60_000),
+        ..Default::default()
+    }
+}
+
+/// Runs `sh -c script` in a fresh sandbox on `network`.
+pub async fn run_sh(s: &Server, script: &str, network: NetworkSpec) -> ExecResult {
+    s.run_req(sh_request(script, network)).await
 }
 
 /// The sandbox's stored events, once `pred` holds for them (events are
