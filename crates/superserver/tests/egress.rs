@@ -266,29 +266,46 @@ async fn unknown_destinations_wait_for_approval() {
     assert!(audit.to_string().contains("egress.approval"), "{audit}");
 }
 
-/// Open descriptors of `pid` that are network namespaces.
-fn netns_fds(pid: u32) -> usize {
+/// How many of `pid`'s descriptors refer to the namespace `ns` (`net:[N]`).
+/// Counting one namespace, not every one, keeps the server's discovery
+/// loop, which opens other processes' namespaces for a moment, out of it.
+fn fds_on(pid: u32, ns: &str) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
-        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
-        .filter(|t| t.to_string_lossy().starts_with("net:["))
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|t| t.to_string_lossy() == ns)
         .count()
 }
 
-fn host_state() -> (String, String) {
-    let links = std::process::Command::new("ip").args(["-o", "link"]).output().unwrap();
-    let rules = std::process::Command::new("nft").args(["list", "ruleset"]).output().unwrap();
-    (String::from_utf8_lossy(&links.stdout).into_owned(), String::from_utf8_lossy(&rules.stdout).into_owned())
+fn host_netns() -> String {
+    std::fs::read_link("/proc/self/ns/net").unwrap().to_string_lossy().into_owned()
+}
+
+/// What preparing a governed namespace would change were it done in the
+/// host's namespace by mistake: the loopback's addresses, the routes and
+/// SuperServer's nftables tables. (Not the whole link list or ruleset: the
+/// Docker engine changes those while other tests run.)
+fn host_state() -> (String, String, String) {
+    let run = |cmd: &str, args: &[&str]| {
+        let out = std::process::Command::new(cmd).args(args).output().unwrap();
+        assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tables = run("nft", &["list", "tables"]);
+    assert!(!tables.contains("superserver"), "the host has SuperServer's tables: {tables}");
+    (run("ip", &["-o", "addr", "show", "dev", "lo"]), run("ip", &["route", "show", "table", "main"]), tables)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn governed_sandboxes_leave_nothing_behind_and_plans_and_rules_are_checked() {
     let s = Server::start_with(&config("[pool]\nsize = 0\n")).await;
     let before_host = host_state();
-    let before = netns_fds(s.pid());
     let req = CreateSandboxRequest { network: Some(policy(&["api.example.test"], &[])), ..Default::default() };
     let sb = s.client.create_sandbox(&req).await.unwrap();
-    assert_eq!(netns_fds(s.pid()), before + 1, "the server holds the sandbox's namespace");
+    let readlink = ExecRequest { command: common::argv(&["readlink", "/proc/self/ns/net"]), ..Default::default() };
+    let ns = s.client.exec(&sb.id, &readlink).await.unwrap().stdout.trim().to_string();
+    assert!(ns.starts_with("net:[") && ns != host_netns(), "the sandbox has a namespace of its own: {ns}");
+    assert!(fds_on(s.pid(), &ns) >= 1, "the server holds the sandbox's namespace {ns}");
     // Root inside cannot change its namespace's rules or routes.
     let script = "nft flush ruleset; echo nft=$?; ip route del default; echo route=$?";
     let req = ExecRequest {
@@ -302,11 +319,11 @@ async fn governed_sandboxes_leave_nothing_behind_and_plans_and_rules_are_checked
     assert!(info.egress.is_some(), "{info:?}");
     s.client.delete_sandbox(&sb.id).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while netns_fds(s.pid()) != before {
+    while fds_on(s.pid(), &ns) != 0 {
         assert!(Instant::now() < deadline, "the namespace outlived its sandbox");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(host_state(), before_host, "no host interface or firewall rule was touched");
+    assert_eq!(host_state(), before_host, "the host's loopback, routes and tables are untouched");
     s.assert_no_sandbox_leftovers(false).await;
 
     // A plan without network refuses `policy`; bad rules are named.
