@@ -85,6 +85,8 @@ pub struct SandboxCgroup {
     oom_base: u64,
     /// The group's path relative to each hierarchy's root.
     rel: PathBuf,
+    /// The limits written to the group (none yet for a group only opened).
+    applied: Option<EffectiveLimits>,
 }
 
 impl Cgroups {
@@ -221,7 +223,7 @@ impl Cgroups {
 
     /// Creates the group `name` with `limits` applied.
     pub fn create(&self, name: &str, limits: &EffectiveLimits) -> io::Result<SandboxCgroup> {
-        let group = self.open(name);
+        let mut group = self.open(name);
         for dir in &group.dirs {
             mkdir_exist_ok(dir)?;
         }
@@ -232,23 +234,21 @@ impl Cgroups {
         Ok(group)
     }
 
-    /// Takes the spare group `name` (one [`SandboxCgroup::recycle`] kept) for
-    /// a new sandbox with `limits`. Reusing a group instead of creating one
+    /// Takes the spare group `name` (one [`SandboxCgroup::recycle`] kept,
+    /// carrying the limits `had`) for a new sandbox with `limits`, writing
+    /// only the limits that differ. Reusing a group instead of creating one
     /// spares the kernel a memory cgroup's allocation and, above all, its
     /// offlining, which walks every superblock's LRU lists under the cgroup
     /// mutex: with a thousand sandboxes alive that stalls every other
-    /// sandbox's creation.
-    pub fn reuse(&self, name: &str, limits: &EffectiveLimits) -> io::Result<SandboxCgroup> {
+    /// sandbox's creation. Skipping an unchanged CPU quota spares another
+    /// walk: setting one checks the quotas of every group on the host.
+    pub fn reuse(&self, name: &str, had: &EffectiveLimits, limits: &EffectiveLimits) -> io::Result<SandboxCgroup> {
         let mut group = self.open(name);
         if !group.dirs.iter().all(|d| d.is_dir()) {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("spare cgroup {name} is gone")));
         }
         group.oom_base = group.oom_kills_total();
-        // The memory+swap limit may never be below the memory limit: lift it
-        // first, whichever way the limits move.
-        if !group.v2 {
-            group.write("memory", "memory.memsw.limit_in_bytes", "-1").or_else(ignore_missing)?;
-        }
+        group.applied = Some(*had);
         group.apply_limits(limits)?;
         Ok(group)
     }
@@ -265,6 +265,7 @@ impl Cgroups {
             v2: matches!(self.layout, Layout::V2 { .. }),
             oom_base: 0,
             rel: self.parent.join(name),
+            applied: None,
         }
     }
 
@@ -323,22 +324,54 @@ impl SandboxCgroup {
         self.file(controller, name).and_then(|p| fs::read_to_string(p).ok())
     }
 
-    fn apply_limits(&self, l: &EffectiveLimits) -> io::Result<()> {
+    /// The limits the group carries.
+    pub fn limits(&self) -> Option<&EffectiveLimits> {
+        self.applied.as_ref()
+    }
+
+    /// Writes `l` to the group: every limit for a new group, only those
+    /// that differ from what it carries for a reused one. Writing a CPU
+    /// quota makes the kernel check every group's quota on the host
+    /// (`tg_set_cfs_bandwidth`), so an unchanged one is not rewritten.
+    fn apply_limits(&mut self, l: &EffectiveLimits) -> io::Result<()> {
+        let had = self.applied.take();
+        let changed = |f: fn(&EffectiveLimits) -> u64| had.as_ref().is_none_or(|h| f(h) != f(l));
         let mem = (l.memory_mb * 1024 * 1024).to_string();
         let quota = u64::from(l.cpu_percent) * CPU_PERIOD_US / 100;
+        let memory = changed(|x| x.memory_mb);
+        let pids = changed(|x| u64::from(x.pids));
+        let cpu = changed(|x| u64::from(x.cpu_percent));
         if self.v2 {
-            self.write("", "memory.max", &mem)?;
-            self.write("", "memory.swap.max", "0").or_else(ignore_missing)?;
-            self.write("", "pids.max", &l.pids.to_string())?;
-            self.write("", "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
+            if memory {
+                self.write("", "memory.max", &mem)?;
+                self.write("", "memory.swap.max", "0").or_else(ignore_missing)?;
+            }
+            if pids {
+                self.write("", "pids.max", &l.pids.to_string())?;
+            }
+            if cpu {
+                self.write("", "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
+            }
         } else {
-            self.write("memory", "memory.limit_in_bytes", &mem)?;
-            // Swap included in the limit where the kernel accounts it.
-            self.write("memory", "memory.memsw.limit_in_bytes", &mem).or_else(ignore_missing)?;
-            self.write("pids", "pids.max", &l.pids.to_string())?;
-            // The period is the kernel's default (100 ms): only the quota is set.
-            self.write("cpu", "cpu.cfs_quota_us", &quota.to_string())?;
+            if memory {
+                // The memory+swap limit may never be below the memory
+                // limit: lift it first, whichever way the limit moves.
+                if had.is_some() {
+                    self.write("memory", "memory.memsw.limit_in_bytes", "-1").or_else(ignore_missing)?;
+                }
+                self.write("memory", "memory.limit_in_bytes", &mem)?;
+                // Swap included in the limit where the kernel accounts it.
+                self.write("memory", "memory.memsw.limit_in_bytes", &mem).or_else(ignore_missing)?;
+            }
+            if pids {
+                self.write("pids", "pids.max", &l.pids.to_string())?;
+            }
+            if cpu {
+                // The period is the kernel's default (100 ms): only the quota is set.
+                self.write("cpu", "cpu.cfs_quota_us", &quota.to_string())?;
+            }
         }
+        self.applied = Some(*l);
         Ok(())
     }
 

@@ -76,8 +76,8 @@ struct Inner {
     zygote: Mutex<Arc<Zygote>>,
     slots: Mutex<Slots>,
     /// Slots whose cgroup outlived its last sandbox and waits, empty, for
-    /// the next one (see [`Cgroups::reuse`]).
-    spare_cgroups: Mutex<std::collections::HashSet<u32>>,
+    /// the next one (see [`Cgroups::reuse`]), with the limits it carries.
+    spare_cgroups: Mutex<std::collections::HashMap<u32, EffectiveLimits>>,
     stats: RuntimeStats,
     landlock: String,
     migrations: Migrations,
@@ -156,7 +156,7 @@ impl Runtime {
                 cgroups,
                 zygote: Mutex::new(Arc::new(zygote)),
                 slots: Mutex::new(Slots { free: Vec::new(), next: 0, max }),
-                spare_cgroups: Mutex::new(std::collections::HashSet::new()),
+                spare_cgroups: Mutex::new(std::collections::HashMap::new()),
                 stats: RuntimeStats::default(),
                 landlock,
                 migrations,
@@ -188,7 +188,7 @@ impl Runtime {
     /// Final cleanup at shutdown, once every sandbox is destroyed: the spare
     /// cgroups, then the instance's own.
     pub fn shutdown(&self) {
-        let spares: Vec<u32> = self.lock_spares().drain().collect();
+        let spares: Vec<u32> = self.lock_spares().drain().map(|(slot, _)| slot).collect();
         for slot in spares {
             if let Err(e) = self.inner.cgroups.open(&cgroup_name(slot)).remove() {
                 tracing::error!(slot, error = %e, "cannot remove a spare cgroup");
@@ -197,7 +197,7 @@ impl Runtime {
         self.inner.cgroups.remove_parent();
     }
 
-    fn lock_spares(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<u32>> {
+    fn lock_spares(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u32, EffectiveLimits>> {
         self.inner.spare_cgroups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -342,8 +342,9 @@ impl Runtime {
     fn sandbox_cgroup(&self, slot: u32, owner: u32, limits: &EffectiveLimits) -> Result<crate::cgroup::SandboxCgroup> {
         let name = cgroup_name(slot);
         let cgroups = &self.inner.cgroups;
-        if self.lock_spares().remove(&slot) {
-            match cgroups.reuse(&name, limits) {
+        let spare = self.lock_spares().remove(&slot);
+        if let Some(had) = spare {
+            match cgroups.reuse(&name, &had, limits) {
                 Ok(c) => {
                     self.inner.stats.cgroups_reused.fetch_add(1, Ordering::Relaxed);
                     return Ok(c);
@@ -428,15 +429,16 @@ impl Runtime {
         let slot = parts.slot;
         let owner = self.inner.cfg.id_base + slot * IDS_PER_SANDBOX;
         let room = self.lock_spares().len() < MAX_SPARE_CGROUPS;
+        let limits = cgroup.limits().copied();
         let removed = tokio::task::spawn_blocking(move || {
-            if room && matches!(cgroup.recycle(owner), Ok(true)) {
+            if room && limits.is_some() && matches!(cgroup.recycle(owner), Ok(true)) {
                 return Ok(true);
             }
             cgroup.remove().map(|()| false)
         })
         .await;
-        if let Ok(Ok(true)) = removed {
-            self.lock_spares().insert(slot);
+        if let (Ok(Ok(true)), Some(limits)) = (&removed, limits) {
+            self.lock_spares().insert(slot, limits);
         } else if !matches!(removed, Ok(Ok(false))) {
             self.inner.stats.cleanup_failures.fetch_add(1, Ordering::Relaxed);
             static LOG: RateLimit = RateLimit::new(Duration::from_secs(10), 5);

@@ -934,6 +934,61 @@ async fn a_reused_cgroup_carries_nothing_over() {
     assert_no_leftovers(&s).await;
 }
 
+/// The limits a live sandbox's cgroup carries on the host: memory bytes,
+/// pids, CPU quota in µs per 100 ms (`None` for no quota).
+fn host_limits(s: &Server) -> (u64, u64, Option<u64>) {
+    let dirs = s.leftover_cgroups();
+    let read = |names: &[&str]| {
+        dirs.iter()
+            .flat_map(|d| names.iter().map(move |n| d.join(n)))
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_else(|| panic!("none of {names:?} in {dirs:?}"))
+    };
+    let memory = read(&["memory.max", "memory.limit_in_bytes"]).trim().parse().unwrap();
+    let pids = read(&["pids.max"]).trim().parse().unwrap();
+    let cpu = read(&["cpu.max", "cpu.cfs_quota_us"]);
+    let quota = cpu.split_whitespace().next().unwrap();
+    (memory, pids, quota.parse().ok().filter(|q: &u64| *q as i64 > 0))
+}
+
+/// A spare cgroup takes the next sandbox's limits, whichever of them
+/// differ from the last sandbox's (only those are rewritten).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_cgroup_takes_the_next_sandbox_s_limits() {
+    let s = Server::start_with("[pool]\nsize = 0").await;
+    let reused = || async {
+        let m = s.http().get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+        m.lines()
+            .find_map(|l| l.strip_prefix("superserver_sandbox_cgroups_reused_total "))
+            .map(|v| v.trim().parse::<u64>().unwrap())
+            .unwrap()
+    };
+    let limits = |memory_mb: u64, pids: u32, cpu_percent: u32| Limits {
+        memory_mb: Some(memory_mb),
+        pids: Some(pids),
+        cpu_percent: Some(cpu_percent),
+        ..Default::default()
+    };
+    let mut before = None;
+    // Each change alone, all at once, and none.
+    for (m, p, c) in [(64, 40, 50), (96, 40, 50), (96, 64, 50), (96, 64, 150), (64, 40, 50), (64, 40, 50)] {
+        let req = CreateSandboxRequest { limits: Some(limits(m, p, c)), ..Default::default() };
+        let id = s.client.create_sandbox(&req).await.unwrap().id;
+        let (memory, pids, quota) = host_limits(&s);
+        assert_eq!((memory, pids, quota), (m << 20, u64::from(p), Some(u64::from(c) * 1000)), "limits {m}/{p}/{c}");
+        assert_eq!(exec_as(&s, &id, RunAs::User, "echo alive").await.stdout, "alive\n");
+        s.client.delete_sandbox(&id).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !s.leftover_cgroups().is_empty() {
+            assert!(Instant::now() < deadline, "the sandbox's cgroup stayed busy: {:?}", s.leftover_cgroups());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        before.get_or_insert(reused().await);
+    }
+    assert_eq!(reused().await, before.unwrap() + 5, "test premise: every sandbox after the first reused its cgroup");
+    assert_no_leftovers(&s).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_fill_stops_at_the_limit() {
     let s = Server::start().await;
