@@ -342,6 +342,7 @@ impl Runtime {
     fn sandbox_cgroup(&self, slot: u32, owner: u32, limits: &EffectiveLimits) -> Result<crate::cgroup::SandboxCgroup> {
         let name = cgroup_name(slot);
         let cgroups = &self.inner.cgroups;
+        // Bound first, so that the lock is not held while the group is set up.
         let spare = self.lock_spares().remove(&slot);
         if let Some(had) = spare {
             match cgroups.reuse(&name, &had, limits) {

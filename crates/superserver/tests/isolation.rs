@@ -895,37 +895,39 @@ async fn memory_bomb_is_oom_killed() {
     assert_server_alive(&s).await;
 }
 
+/// How many sandboxes got a finished sandbox's cgroup (`/metrics`).
+async fn cgroups_reused(s: &Server) -> u64 {
+    let m = s.http().get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix("superserver_sandbox_cgroups_reused_total "))
+        .map(|v| v.trim().parse::<u64>().unwrap())
+        .unwrap()
+}
+
 /// A finished sandbox's cgroup is given to the next sandbox: what the first
 /// one did there (an OOM kill, frozen or leftover child groups, a peak)
 /// must not show in the next one's results.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_cgroup_carries_nothing_over() {
     let s = Server::start_with("[pool]\nsize = 0").await;
-    let reused = || async {
-        let m = s.http().get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
-        m.lines()
-            .find_map(|l| l.strip_prefix("superserver_sandbox_cgroups_reused_total "))
-            .map(|v| v.trim().parse::<u64>().unwrap())
-            .unwrap()
-    };
     // A shell that grows past its 64 MiB limit, with no interpreter's page
     // cache to keep the group from being reused.
     let limits = Limits { memory_mb: Some(64), ..Default::default() };
     let bomb = "x=$(head -c 400000000 /dev/zero | tr '\\0' x); echo ESCAPED ${#x}";
     let r = s.run_req(with_limits(bomb, limits)).await;
     assert!(r.oom_killed && !r.stdout.contains(ESCAPED), "test premise: the bomb is OOM-killed: {r:?}");
-    let before = reused().await;
+    let before = cgroups_reused(&s).await;
     // The next sandbox gets that group, and a SIGKILL that is not the OOM
     // killer's is reported as just that.
     let r = s.run_req(with_limits("kill -9 $$", limits)).await;
     assert_eq!(r.signal, Some(9), "{r:?}");
     assert!(!r.oom_killed, "an earlier sandbox's OOM kill was attributed to this one: {r:?}");
-    assert_eq!(reused().await, before + 1, "test premise: the second sandbox reused the first one's cgroup");
+    assert_eq!(cgroups_reused(&s).await, before + 1, "test premise: the second sandbox reused the first one's cgroup");
     // A persistent sandbox in a reused group gets per-command groups as usual,
     // and its own OOM kills are still seen.
     let id =
         s.client.create_sandbox(&CreateSandboxRequest { limits: Some(limits), ..Default::default() }).await.unwrap().id;
-    assert_eq!(reused().await, before + 2);
+    assert_eq!(cgroups_reused(&s).await, before + 2);
     let r = exec_as(&s, &id, RunAs::User, "sleep 1000 & echo started").await;
     assert_eq!(r.stdout, "started\n", "{r:?}");
     let r = exec_as(&s, &id, RunAs::User, bomb).await;
@@ -956,13 +958,6 @@ fn host_limits(s: &Server) -> (u64, u64, Option<u64>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_cgroup_takes_the_next_sandbox_s_limits() {
     let s = Server::start_with("[pool]\nsize = 0").await;
-    let reused = || async {
-        let m = s.http().get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
-        m.lines()
-            .find_map(|l| l.strip_prefix("superserver_sandbox_cgroups_reused_total "))
-            .map(|v| v.trim().parse::<u64>().unwrap())
-            .unwrap()
-    };
     let limits = |memory_mb: u64, pids: u32, cpu_percent: u32| Limits {
         memory_mb: Some(memory_mb),
         pids: Some(pids),
@@ -983,9 +978,13 @@ async fn a_reused_cgroup_takes_the_next_sandbox_s_limits() {
             assert!(Instant::now() < deadline, "the sandbox's cgroup stayed busy: {:?}", s.leftover_cgroups());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        before.get_or_insert(reused().await);
+        before.get_or_insert(cgroups_reused(&s).await);
     }
-    assert_eq!(reused().await, before.unwrap() + 5, "test premise: every sandbox after the first reused its cgroup");
+    assert_eq!(
+        cgroups_reused(&s).await,
+        before.unwrap() + 5,
+        "test premise: every sandbox after the first reused its cgroup"
+    );
     assert_no_leftovers(&s).await;
 }
 
